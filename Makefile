@@ -1,0 +1,39 @@
+# ivr-app: every target installs what it needs by itself (venv, packages, PostgreSQL binaries).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-dev
+
+.PHONY: dev test lint demo bench schema-dump clean postgres-bin
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## dev: virtualenv with an editable install and the dev tools
+dev: $(STAMP)
+
+## postgres-bin: make sure the PostgreSQL server binaries exist (installs the Debian package if not)
+postgres-bin:
+	@sh scripts/ensure-postgres.sh
+
+## lint: ruff
+lint: dev
+	$(VENV)/bin/ruff check .
+
+## test: lint + the whole test suite (starts a throwaway PostgreSQL when DATABASE_URL does not answer)
+test: dev postgres-bin lint
+	$(PY) -m pytest
+
+## demo: throwaway PostgreSQL, migrations, the demo data, and what was loaded
+demo: dev postgres-bin
+	$(PY) -m ivr_app.testing.pgcluster run -- $(VENV)/bin/ivr-app demo --data config/demo-data.yaml
+
+## schema-dump: rewrite tests/fixtures/schema.sql from the migrations (after adding a migration)
+schema-dump: dev postgres-bin
+	$(PY) -m ivr_app.testing.pgcluster run -- $(PY) -m ivr_app.testing.schema_dump tests/fixtures/schema.sql
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

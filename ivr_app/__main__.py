@@ -1,0 +1,3 @@
+from ivr_app.entry import main
+
+main()

@@ -1,0 +1,119 @@
+"""Composition root: builds the process's parts once from the configuration and runs them.
+
+``App`` owns the database pool and the group of live call greenlets (the outbound-socket
+listener and the control connection plug in here). Signals: SIGTERM/SIGINT stop it, letting
+live calls finish up to ``service.shutdown_grace_seconds``; SIGHUP reloads the configuration,
+keeping the last good one when the new file is invalid.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gevent
+import gevent.event
+import gevent.pool
+from psycopg_pool import ConnectionPool
+
+from ivr_app import config as config_mod
+from ivr_app import logs
+from ivr_app.db import migrations
+from ivr_app.db.pool import make_pool
+from ivr_app.errors import ConfigError, IvrAppError
+
+# Settings read once at start: a reload that changes them is logged as needing a restart.
+RESTART_SECTIONS = ("esl", "outbound", "database")
+
+
+@dataclass
+class App:
+    config: config_mod.Config
+    config_path: Path | None
+    environ: Mapping[str, str]
+    log: Any
+
+    def __post_init__(self) -> None:
+        self.calls = gevent.pool.Group()
+        self.pool: ConnectionPool | None = None
+        self._stop = gevent.event.Event()
+        self.reloads = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.pool = make_pool(self.config.database, application_name=self.config.node_name)
+        self.pool.open(wait=False)
+        gevent.spawn(self._check_schema)
+        self.log.info("started", node=self.config.node_name, config=self.config.source)
+
+    def _check_schema(self) -> None:
+        assert self.pool is not None
+        try:
+            with self.pool.connection() as conn:
+                todo = migrations.pending(conn, migrations.default_directory())
+        except IvrAppError as exc:
+            self.log.error("schema check failed", error=str(exc), code=exc.code)
+            return
+        except Exception as exc:  # noqa: BLE001 - a DB outage at start must not kill the process
+            self.log.warning("database not reachable yet", error=str(exc))
+            return
+        if todo:
+            self.log.warning("pending migrations: run `ivr-app db migrate`",
+                             pending=[m.filename for m in todo])
+        else:
+            self.log.info("database schema up to date")
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def reload(self) -> bool:
+        """Re-read the configuration file; on any problem keep the running configuration."""
+        self.reloads += 1
+        try:
+            new = config_mod.load(self.config_path, self.environ)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                self.log.error("config reload rejected, keeping the last good config",
+                               problem=problem)
+            return False
+        needs_restart = [s for s in RESTART_SECTIONS
+                         if getattr(new, s) != getattr(self.config, s)]
+        self.config = new
+        logs.configure(new.logging.level, new.logging.format)
+        self.log.info("config reloaded", config=new.source,
+                      needs_restart=needs_restart or None)
+        return True
+
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT; returns the process exit code."""
+        handlers = [
+            gevent.signal_handler(signal.SIGTERM, self.request_stop),
+            gevent.signal_handler(signal.SIGINT, self.request_stop),
+            gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(self.reload)),
+        ]
+        try:
+            self.start()
+            self.log.info("ready")
+            self._stop.wait()
+            self.shutdown()
+        finally:
+            for h in handlers:
+                h.cancel()
+        return 0
+
+    def shutdown(self) -> None:
+        grace = self.config.service.shutdown_grace_seconds
+        live = len(self.calls)
+        self.log.info("stopping", live_calls=live, grace_seconds=grace)
+        if live:
+            self.calls.join(timeout=grace)
+            if len(self.calls):
+                self.log.warning("grace period over, cutting calls", cut=len(self.calls))
+                self.calls.kill(block=True, timeout=5)
+        if self.pool is not None:
+            self.pool.close(timeout=5)
+        self.log.info("stopped")

@@ -1,0 +1,1 @@
+"""Employee routing profiles, rules, follow-me dial strings and presence publishing."""

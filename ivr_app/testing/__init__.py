@@ -1,0 +1,1 @@
+"""Test and demo support: the throwaway PostgreSQL cluster and the FreeSWITCH simulator."""

@@ -1,0 +1,96 @@
+"""`ivr-app serve` as a real process: SIGHUP reload keeps the last good config, SIGTERM stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+VENV_BIN = Path(sys.executable).parent
+
+
+class LogReader:
+    """Reads the process's JSON log lines on a thread; waits poll with a deadline."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.lines: queue.Queue[dict] = queue.Queue()
+        self.raw: list[str] = []
+        assert proc.stderr is not None
+        self._t = threading.Thread(target=self._read, args=(proc.stderr,), daemon=True)
+        self._t.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.raw.append(line)
+            try:
+                self.lines.put(json.loads(line))
+            except ValueError:
+                self.lines.put({"event": "<not json>", "raw": line})
+
+    def wait_for(self, event: str, timeout: float = 15) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {event!r} log line; got:\n{''.join(self.raw)}")
+            try:
+                rec = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if rec.get("event") == event:
+                return rec
+
+
+@pytest.fixture
+def serve(tmp_path, database_url):
+    cfg = tmp_path / "ivr-app.yaml"
+    cfg.write_text("logging:\n  format: json\nservice:\n  shutdown_grace_seconds: 2\n")
+    env = dict(os.environ, DATABASE_URL=database_url)
+    # the real threads of this test process must not be gevent's fakes
+    proc = subprocess.Popen([str(VENV_BIN / "ivr-app"), "serve", "--config", str(cfg)],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    try:
+        yield proc, cfg
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_sighup_reload_and_sigterm(serve):
+    proc, cfg = serve
+    log = LogReader(proc)
+    log.wait_for("ready")
+    assert log.wait_for("database schema up to date")
+
+    cfg.write_text("logging:\n  format: json\nesl:\n  port: 70000\n")
+    proc.send_signal(signal.SIGHUP)
+    rejected = log.wait_for("config reload rejected, keeping the last good config")
+    assert rejected["problem"] == f"{cfg}:4: esl.port: must be an integer 1-65535"
+
+    cfg.write_text("logging:\n  format: json\nesl:\n  port: 8022\n")
+    proc.send_signal(signal.SIGHUP)
+    reloaded = log.wait_for("config reloaded")
+    assert reloaded["needs_restart"] == ["esl"]
+
+    proc.send_signal(signal.SIGTERM)
+    log.wait_for("stopped")
+    assert proc.wait(timeout=10) == 0
+
+
+def test_invalid_config_refuses_to_start(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("outbound:\n  max_calls: 0\n")
+    out = subprocess.run([str(VENV_BIN / "ivr-app"), "serve", "--config", str(cfg)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"{cfg}:2: outbound.max_calls: must be an integer 1-100000"
