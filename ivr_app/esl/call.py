@@ -1,0 +1,358 @@
+"""The Call: one thin object per call handed to us over the outbound socket.
+
+Its methods look blocking and return results, so a handler reads like the call flow::
+
+    call.answer()
+    digits = call.play_and_get_digits("menu.wav", invalid="invalid.wav", max_digits=4)
+    outcome = call.bridge(DialString.simultaneous([Leg("user/1001")]))
+
+Every application is sent with its own ``Event-UUID`` and completes when the
+CHANNEL_EXECUTE_COMPLETE whose ``Application-UUID`` equals it arrives. greenswitch instead waits
+for the next completion *with the same application name*, so two playbacks in a row (or a
+playback started by someone else) are confused (tests/esl/test_greenswitch_defects.py).
+
+Every value from outside passes :mod:`ivr_app.esl.quoting`. A caller hanging up makes the next
+command or wait raise :class:`CallEnded`; the final events (hangup cause, CDR variables) are
+still read by :meth:`finish`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid as uuid_mod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gevent
+import gevent.event
+import gevent.queue
+
+from ivr_app.esl.connection import EslConnection
+from ivr_app.esl.dialstring import DialString
+from ivr_app.esl.errors import CallEnded, CommandFailed, EslError
+from ivr_app.esl.events import Event
+from ivr_app.esl.quoting import Regex, Target, app_args, quote
+from ivr_app.esl.wire import Message
+
+DEFAULT_APP_TIMEOUT = 600.0  # seconds a single application may run (playback, digits, ...)
+BRIDGE_TIMEOUT = 4 * 3600.0  # a bridged conversation
+
+
+@dataclass(frozen=True)
+class BridgeOutcome:
+    """What a bridge came to. ``answered``: someone took the call (and the conversation is over
+    when this returns); otherwise ``cause`` says why not (NO_ANSWER, USER_BUSY, ...)."""
+
+    answered: bool
+    cause: str
+    peer_uuid: str | None
+    dial_status: str | None
+
+
+class Call:
+    def __init__(self, conn: EslConnection, channel_data: Message, log: Any,
+                 command_timeout: float = 10.0):
+        self.conn = conn
+        self.data = dict(channel_data.headers)
+        self.uuid: str = self.data.get("Unique-ID") or self.data.get("Channel-Unique-ID") or ""
+        self.log = log.bind(call_uuid=self.uuid)
+        self.command_timeout = command_timeout
+        self.hangup_cause: str | None = None
+        self.final_event: Event | None = None
+        self._hung_up = gevent.event.Event()
+        self._complete = gevent.event.Event()
+        self._lingering = False
+        self._waiters: dict[str, gevent.event.AsyncResult] = {}
+        self._event_waiters: list[tuple[Callable[[Event], bool], gevent.event.AsyncResult]] = []
+        self._listeners: dict[str, list[Callable[[Event], None]]] = {}
+        self.dtmf: gevent.queue.Queue[str] = gevent.queue.Queue()
+        conn.on_event = self._on_event
+        conn.on_notice = self._on_notice
+        conn.on_close = self._on_close
+
+    # -- what FreeSWITCH told us at connect ----------------------------------------------------
+
+    @property
+    def caller_id_number(self) -> str:
+        return self.data.get("Caller-Caller-ID-Number", "")
+
+    @property
+    def caller_id_name(self) -> str:
+        return self.data.get("Caller-Caller-ID-Name", "")
+
+    @property
+    def destination_number(self) -> str:
+        return self.data.get("Caller-Destination-Number", "")
+
+    def variable(self, name: str) -> str | None:
+        """A channel variable as it was at connect time (see :meth:`get` for the live value)."""
+        return self.data.get("variable_" + name)
+
+    @property
+    def ended(self) -> bool:
+        return self._hung_up.is_set() or self.conn.closed.is_set()
+
+    # -- event intake (runs in the connection's reader greenlet: never blocks) -----------------
+
+    def _on_event(self, event: Event) -> None:
+        name = event.name
+        if name == "CHANNEL_EXECUTE_COMPLETE":
+            waiter = self._waiters.pop(event.get("Application-UUID") or "", None)
+            if waiter is not None:
+                waiter.set(event)
+        elif name == "DTMF":
+            digit = event.get("DTMF-Digit")
+            if digit:
+                self.dtmf.put(digit)
+        elif name == "CHANNEL_HANGUP":
+            self._mark_hung_up(event.get("Hangup-Cause"))
+        elif name == "CHANNEL_HANGUP_COMPLETE":
+            self.final_event = event
+            self._mark_hung_up(event.get("Hangup-Cause"))
+            self._complete.set()
+            gevent.spawn(self._fail_waiters, CallEnded(self.uuid, self.hangup_cause))
+        for listener in self._listeners.get(name, ()) + self._listeners.get("*", ()):
+            try:
+                listener(event)
+            except Exception:
+                self.log.exception("event listener failed", event_name=name)
+        for pred, result in list(self._event_waiters):
+            if pred(event):
+                self._event_waiters.remove((pred, result))
+                result.set(event)
+
+    def _on_close(self) -> None:
+        self._mark_hung_up(self.hangup_cause)
+        self._fail_waiters(CallEnded(self.uuid, self.hangup_cause))
+
+    def _on_notice(self, msg: Message) -> None:
+        if msg.get("Content-Disposition") == "linger":
+            self._lingering = True
+            self._mark_hung_up(self.hangup_cause)
+
+    def _mark_hung_up(self, cause: str | None) -> None:
+        if cause and not self.hangup_cause:
+            self.hangup_cause = cause
+        if self._hung_up.is_set():
+            return
+        self._hung_up.set()
+        ended = CallEnded(self.uuid, self.hangup_cause)
+        # An application still running is over with the channel: its waiter gets CallEnded
+        # unless its EXECUTE_COMPLETE arrives first (FreeSWITCH sends it right after HANGUP).
+        gevent.spawn_later(0.5, self._fail_waiters, ended)
+
+    def _fail_waiters(self, exc: Exception) -> None:
+        waiters, self._waiters = self._waiters, {}
+        for w in waiters.values():
+            if not w.ready():
+                w.set_exception(exc)
+        ev_waiters, self._event_waiters = self._event_waiters, []
+        for _pred, r in ev_waiters:
+            if not r.ready():
+                r.set_exception(exc)
+
+    def _raise_if_ended(self) -> None:
+        if self.ended:
+            raise CallEnded(self.uuid, self.hangup_cause)
+
+    def on(self, event_name: str, listener: Callable[[Event], None]) -> None:
+        """Call ``listener(event)`` for each of this call's ``event_name`` events ("*": all)."""
+        self._listeners.setdefault(event_name, []).append(listener)
+
+    def wait_for_event(self, predicate: Callable[[Event], bool], timeout: float) -> Event:
+        """The next event of this call for which ``predicate`` holds; CallEnded or Timeout."""
+        self._raise_if_ended()
+        result: gevent.event.AsyncResult = gevent.event.AsyncResult()
+        self._event_waiters.append((predicate, result))
+        try:
+            return result.get(timeout=timeout)
+        except gevent.Timeout:
+            self._event_waiters = [w for w in self._event_waiters if w[1] is not result]
+            raise
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def _command(self, text: str, body: bytes | None = None) -> Message:
+        reply = self.conn.command(text, body=body, timeout=self.command_timeout)
+        if reply.reply_text.startswith("-ERR"):
+            raise CommandFailed(text.splitlines()[0], reply.reply_text)
+        return reply
+
+    def execute(self, app: str, arg: str | None = None, *, wait: bool = True,
+                timeout: float = DEFAULT_APP_TIMEOUT) -> Event | None:
+        """Run a dialplan application on this call; with ``wait``, until it completes.
+
+        ``arg`` must already have passed the quoting gate (the typed methods below do that)."""
+        self._raise_if_ended()
+        app = quote(app, Target.VAR_NAME, "application")
+        app_uuid = str(uuid_mod.uuid4())
+        lines = ["sendmsg", "call-command: execute", f"execute-app-name: {app}"]
+        if arg:
+            lines.append(f"execute-app-arg: {quote(arg, Target.HEADER, app + ' argument')}")
+        lines += [f"Event-UUID: {app_uuid}", "event-lock: true"]
+        waiter: gevent.event.AsyncResult = gevent.event.AsyncResult()
+        if wait:
+            self._waiters[app_uuid] = waiter
+        try:
+            self._command("\n".join(lines))
+        except Exception:
+            self._waiters.pop(app_uuid, None)
+            raise
+        if not wait:
+            return None
+        try:
+            return waiter.get(timeout=timeout)
+        except gevent.Timeout:
+            self._waiters.pop(app_uuid, None)
+            raise EslError(f"{app} did not complete within {timeout} s") from None
+
+    def api(self, command: str, *args: str) -> str:
+        """An API command over this call's socket; returns the body (``-ERR ...`` raises)."""
+        line = " ".join([quote(command, Target.VAR_NAME, "api command"),
+                         *(quote(a, Target.HEADER, "api argument") for a in args)])
+        reply = self.conn.command(f"api {line}", timeout=self.command_timeout)
+        text = reply.body.decode("utf-8", "replace")
+        if text.startswith("-ERR"):
+            raise CommandFailed(f"api {command}", text.strip())
+        return text
+
+    # -- the verbs handlers use ----------------------------------------------------------------
+
+    def answer(self) -> None:
+        self.execute("answer")
+
+    def pre_answer(self) -> None:
+        self.execute("pre_answer")
+
+    def hangup(self, cause: str = "NORMAL_CLEARING", timeout: float = 5.0) -> None:
+        """Hang up with ``cause`` and wait for the channel to be down. Never raises CallEnded."""
+        if self.ended:
+            return
+        cause = quote(cause, Target.VAR_NAME, "hangup cause")
+        try:
+            self._command(f"sendmsg\ncall-command: hangup\nhangup-cause: {cause}")
+        except EslError:
+            return
+        self._hung_up.wait(timeout)
+
+    def playback(self, path: str, timeout: float = DEFAULT_APP_TIMEOUT) -> str:
+        """Play a file or tone; returns FreeSWITCH's response (``FILE PLAYED``, ...)."""
+        ev = self.execute("playback", quote(path, Target.APP_ARG, "playback path"),
+                          timeout=timeout)
+        response = ev.get("Application-Response", "") if ev else ""
+        if response and response != "FILE PLAYED":
+            self.log.warning("playback did not play", path=path, response=response)
+        return response or ""
+
+    def play_and_get_digits(
+        self,
+        prompt: str,
+        *,
+        invalid: str = "silence_stream://250",
+        min_digits: int = 1,
+        max_digits: int = 1,
+        tries: int = 3,
+        timeout_ms: int = 5000,
+        terminators: str = "#",
+        regex: str | None = None,
+        digit_timeout_ms: int | None = None,
+        variable: str = "ivr_app_digits",
+        app_timeout: float | None = None,
+    ) -> str | None:
+        """Prompt, collect digits, retry on timeout or invalid entry (playing ``invalid``).
+
+        Returns the digits (terminator stripped) or None when every try failed."""
+        if not 1 <= min_digits <= max_digits <= 128:
+            raise ValueError("need 1 <= min_digits <= max_digits <= 128")
+        regex = regex or rf"^[0-9*#]{{{min_digits},{max_digits}}}$"
+        words: list[object] = [min_digits, max_digits, tries, timeout_ms, terminators or "none",
+                               prompt, invalid, variable, Regex(regex)]
+        if digit_timeout_ms is not None:
+            words.append(digit_timeout_ms)
+        quote(variable, Target.VAR_NAME, "digits variable")
+        if app_timeout is None:
+            per_try = timeout_ms + (digit_timeout_ms or timeout_ms) * max_digits
+            app_timeout = tries * (per_try / 1000.0 + 60.0)
+        ev = self.execute("play_and_get_digits", app_args(*words, what="play_and_get_digits"),
+                          timeout=app_timeout)
+        digits = ev.variable(variable) if ev else None
+        return digits or None
+
+    def say(self, text: str, *, language: str = "en", kind: str = "number",
+            method: str = "pronounced", gender: str | None = None) -> None:
+        words: list[object] = [language, kind, method]
+        if gender:
+            words.append(gender)
+        words.append(text)
+        self.execute("say", app_args(*words, what="say"))
+
+    def set(self, name: str, value: str) -> None:
+        """Set a channel variable (the value is taken literally, never expanded)."""
+        name = quote(name, Target.VAR_NAME, "variable name")
+        self.execute("set", f"{name}={quote(value, Target.SET_VALUE, name)}")
+
+    def get(self, name: str) -> str | None:
+        """The live value of a channel variable, or None if it is not set."""
+        self._raise_if_ended()
+        value = self.api("uuid_getvar", self.uuid, quote(name, Target.VAR_NAME, "variable"))
+        return None if value == "_undef_" else value
+
+    def bridge(self, dial: DialString, timeout: float = BRIDGE_TIMEOUT) -> BridgeOutcome:
+        """Bridge to the dial string; returns when the bridge attempt or conversation is over."""
+        ev = self.execute("bridge", quote(dial.render(), Target.APP_ARG, "dial string"),
+                          timeout=timeout)
+        assert ev is not None
+        peer = ev.variable("last_bridge_to") or ev.variable("bridge_to")
+        disposition = ev.variable("originate_disposition") or ""
+        answered = bool(peer) and disposition.upper() in ("SUCCESS", "CALL ACCEPTED")
+        cause = (ev.variable("last_bridge_hangup_cause") if answered else None) \
+            or disposition or ev.get("Application-Response") or "UNKNOWN"
+        return BridgeOutcome(answered, cause, peer, ev.variable("DIALSTATUS"))
+
+    def record_session(self, path: str) -> None:
+        """Start recording the whole call to ``path`` (stops at hangup or stop_record_session)."""
+        self.execute("record_session", quote(path, Target.APP_ARG, "recording path"))
+
+    def stop_record_session(self, path: str) -> None:
+        self.execute("stop_record_session", quote(path, Target.APP_ARG, "recording path"))
+
+    def park(self) -> None:
+        """Park the call (it stays up, silent, until someone acts on it)."""
+        self.execute("park", wait=False)
+
+    def transfer(self, destination: str, dialplan: str = "XML", context: str = "default") -> None:
+        """Transfer to another extension; the call leaves this socket."""
+        arg = app_args(quote(destination, Target.DIAL_TARGET, "transfer destination"),
+                       dialplan, context, what="transfer")
+        self.execute("transfer", arg, wait=False)
+
+    def sleep(self, ms: int) -> None:
+        self.execute("sleep", str(int(ms)))
+
+    def break_(self, all_queued: bool = False) -> None:
+        """Stop what is playing now (from another greenlet than the one running the flow)."""
+        self._raise_if_ended()
+        args = [self.uuid, "all"] if all_queued else [self.uuid]
+        self.api("uuid_break", *args)
+
+    def send_dtmf(self, digits: str) -> None:
+        self.execute("send_dtmf", quote(digits, Target.DTMF, "dtmf"))
+
+    # -- the end ------------------------------------------------------------------------------
+
+    def finish(self, timeout: float = 5.0) -> Event | None:
+        """Make sure the call is down, read its final events, say goodbye to the socket.
+
+        Returns CHANNEL_HANGUP_COMPLETE (hangup cause, CDR variables) if it arrived in time."""
+        if not self.ended:
+            self.hangup()
+        self._complete.wait(timeout)
+        if not self.conn.closed.is_set():
+            with contextlib.suppress(EslError):
+                self.conn.command("exit", timeout=2.0)
+            self.conn.wait_closed(2.0)
+            self.conn.close("call finished")
+        if self.final_event is None:
+            self.log.warning("no CHANNEL_HANGUP_COMPLETE before the socket closed")
+        return self.final_event

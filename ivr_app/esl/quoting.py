@@ -1,0 +1,145 @@
+"""The one quoting gate: every value from outside on its way into FreeSWITCH passes here.
+
+Caller ID, DTMF, database fields and configuration values all end up in ESL command lines,
+``sendmsg`` headers, application arguments or dial strings. ``quote(value, target)`` refuses
+what can never be safe there (CR, LF, NUL: they would end the header or command and let the
+value write its own), escapes what the target syntax needs, and neutralises FreeSWITCH's
+``${var}`` / ``$${global}`` / ``${api args}`` expansion, which would otherwise let a caller-ID name
+read channel variables or run API commands.
+
+How FreeSWITCH treats an application argument (src/switch_channel.c,
+``switch_channel_expand_variables_check``): expansion runs only if the text holds ``${`` or
+escaped data (``\\\\``, ``\\'``, ...); then ``\\$`` is a literal dollar and ``\\\\`` a backslash.
+So a value that needs it gets every backslash doubled and every dollar escaped; one that does
+not is left alone (escaping it would leave the backslashes in, since nothing would expand).
+Blank-separated arguments (play_and_get_digits, say) are then split by
+``switch_separate_string``: single quotes group words (a prompt path with spaces).
+``ivr_app/testing/fakeswitch/fsstrings.py`` models both; tests/esl/test_quoting.py checks the
+gate against it with hypothesis.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+
+from ivr_app.errors import IvrAppError
+
+
+class UnsafeValue(IvrAppError, ValueError):
+    code = "unsafe-esl-value"
+    exit_code = 2
+
+
+class Target(enum.Enum):
+    HEADER = "header"  # a sendmsg header value or an api/command argument: one line
+    APP_ARG = "app-arg"  # a whole application argument (expanded by FreeSWITCH)
+    SET_VALUE = "set-value"  # the value of the `set` application: expanded twice (see below)
+    REGEX = "regex"  # a regular expression word of a blank-separated argument
+    ARG_TOKEN = "arg-token"  # noqa: S105 - one word of a blank-separated application argument
+    VAR_NAME = "var-name"  # a channel variable name
+    UUID = "uuid"  # a channel / job UUID
+    DIAL_TARGET = "dial-target"  # one leg of a dial string: user/1001, +7495..., sofia/gw/x/123
+    DIAL_VAR = "dial-var"  # a value inside {name=value} / [name=value] of a dial string
+    DTMF = "dtmf"  # digits to send: 0-9 * # A-D, w/W pauses
+
+
+_FORBIDDEN = re.compile(r"[\r\n\x00]")
+_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# user/1001, +74951234567, 1001, sofia/gateway/gw1/+7495..., loopback/7100/public, error/USER_BUSY
+_DIAL_TARGET = re.compile(r"^[A-Za-z0-9+*#_.@:/=%-]{1,200}$")
+_DIAL_VAR = re.compile(r"^[A-Za-z0-9 +*#_.@:/%-]{0,200}$")
+_DTMF = re.compile(r"^[0-9*#A-Da-dwW]{1,64}$")
+
+
+def _expansion_sensitive(value: str) -> bool:
+    """Would FreeSWITCH run variable expansion over this text? (see the module doc)"""
+    dol = False
+    for ch in value:
+        if ch == "$":
+            dol = True
+        elif dol:
+            if ch == "{":
+                return True
+            if ch != "\\":
+                dol = False
+    return "\\" in value
+
+
+def _neutralise(value: str) -> str:
+    if not _expansion_sensitive(value):
+        return value
+    return value.replace("\\", "\\\\").replace("$", "\\$")
+
+
+def quote(value: object, target: Target, what: str = "value") -> str:
+    """``value`` made safe for ``target``, or :class:`UnsafeValue` naming ``what``."""
+    if not isinstance(value, str):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UnsafeValue(f"{what}: expected text, got {type(value).__name__}")
+        value = str(value)
+    if _FORBIDDEN.search(value):
+        raise UnsafeValue(f"{what}: line breaks and NUL are not allowed: {value!r}")
+    if target is Target.HEADER:
+        return value
+    if target is Target.APP_ARG:
+        return _neutralise(value)
+    if target is Target.SET_VALUE:
+        # mod_dptools base_set() expands the value again after the application argument was
+        # expanded once, so it needs neutralising twice.
+        return _neutralise(_neutralise(value))
+    if target is Target.REGEX:
+        if not value or " " in value or "'" in value or '"' in value:
+            raise UnsafeValue(f"{what}: a regex here cannot hold blanks or quotes: {value!r}")
+        if re.search(r"\\(?:[\\nrts'\"]|$)", value):
+            raise UnsafeValue(f"{what}: \\\\, \\n, \\r, \\t, \\s would be unescaped by "
+                              f"FreeSWITCH; use a class like [0-9] or [ ] instead: {value!r}")
+        return value
+    if target is Target.ARG_TOKEN:
+        if not value:
+            raise UnsafeValue(f"{what}: empty word in a blank-separated argument")
+        if "'" in value or "\\" in value:
+            raise UnsafeValue(f"{what}: quotes and backslashes are not allowed here: {value!r}")
+        if value.startswith("^^"):
+            raise UnsafeValue(f"{what}: must not start with ^^ (delimiter change)")
+        return f"'{value}'" if " " in value else value
+    if target is Target.VAR_NAME:
+        if not _VAR_NAME.match(value):
+            raise UnsafeValue(f"{what}: not a channel variable name: {value!r}")
+        return value
+    if target is Target.UUID:
+        if not _UUID.match(value):
+            raise UnsafeValue(f"{what}: not a UUID: {value!r}")
+        return value.lower()
+    if target is Target.DIAL_TARGET:
+        if not _DIAL_TARGET.match(value) or "${" in value:
+            raise UnsafeValue(f"{what}: not a safe dial target: {value!r}")
+        return value
+    if target is Target.DIAL_VAR:
+        if not _DIAL_VAR.match(value):
+            raise UnsafeValue(f"{what}: not allowed in a dial-string variable: {value!r}")
+        return f"'{value}'" if " " in value else value
+    if target is Target.DTMF:
+        if not _DTMF.match(value):
+            raise UnsafeValue(f"{what}: not DTMF digits: {value!r}")
+        return value
+    raise AssertionError(target)  # pragma: no cover - exhaustive
+
+
+def app_args(*words: object, what: str = "argument") -> str:
+    """A blank-separated application argument built from words, each through the gate.
+
+    A word given as ``Regex("...")`` is checked as a regular expression instead."""
+    parts = [quote(w.pattern, Target.REGEX, what) if isinstance(w, Regex)
+             else quote(w, Target.ARG_TOKEN, what) for w in words]
+    return quote(" ".join(parts), Target.APP_ARG, what)
+
+
+class Regex:
+    """Marks a word of :func:`app_args` as a regular expression (backslashes allowed)."""
+
+    __slots__ = ("pattern",)
+
+    def __init__(self, pattern: str):
+        self.pattern = pattern
