@@ -1,0 +1,234 @@
+"""API commands (``api`` / ``bgapi``) with FreeSWITCH 1.10's answers, texts included."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gevent
+
+from ivr_app.testing.fakeswitch import fsstrings
+from ivr_app.testing.fakeswitch.switch import VERSION, FakeSwitch
+
+ApiFn = Callable[[FakeSwitch, str], str]
+API: dict[str, ApiFn] = {}
+
+
+def api(name: str) -> Callable[[ApiFn], ApiFn]:
+    def register(fn: ApiFn) -> ApiFn:
+        API[name] = fn
+        return fn
+    return register
+
+
+def _no_such(uuid: str) -> str:
+    return f"-ERR No such channel {uuid}!\n" if uuid else "-ERR Usage\n"
+
+
+@api("status")
+def status(fs: FakeSwitch, arg: str) -> str:
+    return fs.status_text()
+
+
+@api("version")
+def version(fs: FakeSwitch, arg: str) -> str:
+    return VERSION + "\n"
+
+
+@api("uuid_exists")
+def uuid_exists(fs: FakeSwitch, arg: str) -> str:
+    ch = fs.channel(arg.strip())
+    return "true" if ch is not None and not ch.destroyed.is_set() else "false"
+
+
+@api("uuid_kill")
+def uuid_kill(fs: FakeSwitch, arg: str) -> str:
+    uuid, _, cause = arg.partition(" ")
+    ch = fs.channel(uuid)
+    if ch is None:
+        return "-ERR No such channel!\n"
+    ch.hangup(cause.strip() or "NORMAL_CLEARING")
+    return "+OK\n"
+
+
+@api("uuid_getvar")
+def uuid_getvar(fs: FakeSwitch, arg: str) -> str:
+    uuid, _, name = arg.partition(" ")
+    ch = fs.channel(uuid)
+    if ch is None:
+        return "-ERR No such channel!\n"
+    return ch.vars.get(name.strip(), "_undef_")
+
+
+@api("uuid_setvar")
+def uuid_setvar(fs: FakeSwitch, arg: str) -> str:
+    uuid, _, rest = arg.partition(" ")
+    name, _, value = rest.partition(" ")
+    ch = fs.channel(uuid)
+    if ch is None:
+        return "-ERR No such channel!\n"
+    if fsstrings.needs_expansion(value) and "${" in value:
+        return "+OK\n"  # switch_channel_set_variable refuses values holding ${ (var_check)
+    if value:
+        ch.vars[name] = value
+    else:
+        ch.vars.pop(name, None)
+    return "+OK\n"
+
+
+@api("uuid_send_dtmf")
+def uuid_send_dtmf(fs: FakeSwitch, arg: str) -> str:
+    uuid, _, digits = arg.partition(" ")
+    ch = fs.channel(uuid)
+    if ch is None:
+        return "-ERR no such channel\n"
+    target = ch.other if ch.other is not None else ch
+    target.queue_dtmf(digits.strip())
+    return f"+OK {uuid} sent DTMF {digits.strip()}.\n"
+
+
+@api("uuid_break")
+def uuid_break(fs: FakeSwitch, arg: str) -> str:
+    uuid = arg.split(" ")[0]
+    ch = fs.channel(uuid)
+    if ch is None:
+        return _no_such(uuid)
+    ch.interrupt.set()
+    return "+OK\n"
+
+
+@api("uuid_broadcast")
+def uuid_broadcast(fs: FakeSwitch, arg: str) -> str:
+    words = arg.split(" ")
+    ch = fs.channel(words[0])
+    if ch is None or len(words) < 2:
+        return "-ERR Usage\n"
+    path = words[1]
+    app_name, _, data = path.partition("::")
+    if not data:
+        app_name, data = "playback", path
+    ch.enqueue(app_name, data)
+    return "+OK Message sent\n"
+
+
+@api("uuid_transfer")
+def uuid_transfer(fs: FakeSwitch, arg: str) -> str:
+    words = arg.split(" ")
+    ch = fs.channel(words[0])
+    if ch is None or len(words) < 2:
+        return "-ERR No such channel!\n"
+    dest = words[-3] if len(words) >= 4 else words[1]
+    context = words[-1] if len(words) >= 4 else ch.profile["context"]
+    ch.profile["destination"] = dest
+    ch.profile["context"] = context
+    ch.interrupt.set()
+    fs.transfer(ch, dest, context)
+    return "+OK\n"
+
+
+@api("uuid_record")
+def uuid_record(fs: FakeSwitch, arg: str) -> str:
+    words = arg.split(" ")
+    if len(words) < 3:
+        return "-USAGE: <uuid> [start|stop|mask|unmask] <path> [<limit>]\n"
+    ch = fs.channel(words[0])
+    if ch is None:
+        return "-ERR Cannot locate session!\n"
+    action, path = words[1], words[2]
+    limit = float(words[3]) if len(words) > 3 else 0.0
+    if action == "start":
+        fs.recorder.start(ch, path, limit=limit)
+    elif action == "stop":
+        fs.recorder.stop(ch, path, cause="success-maxtime")
+    elif action in ("mask", "unmask"):
+        fs.recorder.mask(ch, path, action == "mask")
+    else:
+        return "-ERR Invalid action\n"
+    return "+OK Success\n"
+
+
+@api("uuid_bridge")
+def uuid_bridge(fs: FakeSwitch, arg: str) -> str:
+    a, _, b = arg.partition(" ")
+    cha, chb = fs.channel(a), fs.channel(b.strip())
+    if cha is None or chb is None:
+        return "-ERR Invalid uuid\n"
+    fs.originator.join(cha, chb)
+    return f"+OK {chb.uuid}\n"
+
+
+@api("show")
+def show(fs: FakeSwitch, arg: str) -> str:
+    if arg.strip() == "channels as json":
+        return fs.channels_json()
+    if arg.strip().startswith("application"):
+        from ivr_app.testing.fakeswitch.apps import APPS
+
+        rows = [f"{name},,," for name in sorted(APPS)]
+        return "name,description,syntax,ikey\n" + "\n".join(rows) + f"\n\n{len(rows)} total.\n"
+    return "-ERR Unsupported\n"
+
+
+@api("reloadxml")
+def reloadxml(fs: FakeSwitch, arg: str) -> str:
+    if fs.reloadxml_hook is not None:
+        return fs.reloadxml_hook()
+    return "+OK [Success]\n"
+
+
+@api("global_getvar")
+def global_getvar(fs: FakeSwitch, arg: str) -> str:
+    name = arg.strip()
+    if not name:
+        return "".join(f"{k}={v}\n" for k, v in fs.globals.items())
+    return fs.globals.get(name, "-ERR no reply\n") if name in fs.globals else "-ERR no reply\n"
+
+
+@api("global_setvar")
+def global_setvar(fs: FakeSwitch, arg: str) -> str:
+    name, _, value = arg.partition("=")
+    fs.globals[name.strip()] = value.strip()
+    return "+OK\n"
+
+
+@api("sofia")
+def sofia(fs: FakeSwitch, arg: str) -> str:
+    if arg.strip().startswith("status"):
+        return ("                     Name\t   Type\t                                      Data\t"
+                "State\n=================================================================="
+                "===============================\n"
+                "               external\tprofile\t           sip:mod_sofia@127.0.0.1:5080\t"
+                "RUNNING (0)\n"
+                "               internal\tprofile\t           sip:mod_sofia@127.0.0.1:5060\t"
+                "RUNNING (0)\n"
+                "=========================================================================="
+                "=======================\n2 profiles 0 aliases\n")
+    return "-ERR Unsupported\n"
+
+
+@api("originate")
+def originate(fs: FakeSwitch, arg: str) -> str:
+    return fs.originator.originate_api(arg)
+
+
+@api("hupall")
+def hupall(fs: FakeSwitch, arg: str) -> str:
+    cause = arg.split(" ")[0] or "MANAGER_REQUEST"
+    for ch in list(fs.channels.values()):
+        ch.hangup(cause)
+    return "+OK hangup all channels with cause " + cause + "\n"
+
+
+@api("eval")
+def eval_(fs: FakeSwitch, arg: str) -> str:
+    return fsstrings.expand(arg, {}, fs.globals, fs.api_expand)
+
+
+@api("echo")
+def echo(fs: FakeSwitch, arg: str) -> str:
+    return arg
+
+
+@api("msleep")
+def msleep(fs: FakeSwitch, arg: str) -> str:
+    gevent.sleep(int(arg or 0) / 1000.0 * fs.time_factor)
+    return "+OK\n"

@@ -1,0 +1,224 @@
+"""The dialplan applications the simulator knows, with FreeSWITCH 1.10's semantics for what the
+app can observe: responses, variables set, timing, interruption by DTMF, break and hangup."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from ivr_app.testing.fakeswitch import fsstrings, media
+from ivr_app.testing.fakeswitch.channel import Channel, Hangup, uepoch
+
+App = Callable[[Channel, str], str | None]
+APPS: dict[str, App] = {}
+
+
+def app(name: str) -> Callable[[App], App]:
+    def register(fn: App) -> App:
+        APPS[name] = fn
+        return fn
+    return register
+
+
+@app("answer")
+def answer(ch: Channel, data: str) -> None:
+    ch.answer()
+
+
+@app("pre_answer")
+def pre_answer(ch: Channel, data: str) -> None:
+    ch.pre_answer()
+
+
+@app("hangup")
+def hangup(ch: Channel, data: str) -> None:
+    ch.hangup(data.strip() or "NORMAL_CLEARING")
+
+
+def _set(ch: Channel, data: str) -> None:
+    name, sep, value = data.partition("=")
+    if not sep:
+        name, _, value = data.partition(",")
+    value = ch.expand(value)  # mod_dptools base_set expands the value once more
+    if value:
+        ch.vars[name] = value
+    else:
+        ch.vars.pop(name, None)
+
+
+@app("set")
+def set_(ch: Channel, data: str) -> None:
+    _set(ch, data)
+
+
+@app("export")
+def export(ch: Channel, data: str) -> None:
+    _set(ch, data)
+    name = data.partition("=")[0]
+    ch.vars["export_vars"] = ",".join(filter(None, [ch.vars.get("export_vars"), name]))
+
+
+@app("unset")
+def unset(ch: Channel, data: str) -> None:
+    ch.vars.pop(data.strip(), None)
+
+
+@app("sleep")
+def sleep(ch: Channel, data: str) -> None:
+    ch.wait(int(data or 0) / 1000.0)
+
+
+def play(ch: Channel, path: str, *, dtmf_stops: bool = False) -> str:
+    """Play one file; returns the playback response. DTMF interrupts when ``dtmf_stops``."""
+    seconds = media.duration(path, ch.switch.sound_dirs)
+    if seconds is None:
+        ch.switch.log.info("fakeswitch: file not found", path=path)
+        return "FILE NOT FOUND"
+    ch.switch.played.append((ch.uuid, path))
+    why = ch.wait(seconds, dtmf=dtmf_stops)
+    played = seconds if why == "done" else 0.0
+    samples = int(played * 8000) if played != media.FOREVER else 0
+    ch.vars.update({"playback_last_offset_pos": str(samples),
+                    "playback_seconds": str(int(played)) if played != media.FOREVER else "0",
+                    "playback_ms": str(int(played * 1000)) if played != media.FOREVER else "0",
+                    "playback_samples": str(samples)})
+    return "FILE PLAYED"
+
+
+@app("playback")
+def playback(ch: Channel, data: str) -> str:
+    return play(ch, data)
+
+
+@app("endless_playback")
+def endless_playback(ch: Channel, data: str) -> str:
+    while True:
+        seconds = media.duration(data, ch.switch.sound_dirs)
+        if seconds is None:
+            return "FILE NOT FOUND"
+        if ch.wait(seconds or 1.0) == "break":
+            return "FILE PLAYED"
+
+
+@app("say")
+def say(ch: Channel, data: str) -> None:
+    words = fsstrings.separate(data)
+    text = " ".join(words[3:]) if len(words) > 3 else ""
+    play(ch, f"say:{text}")
+
+
+@app("park")
+def park(ch: Channel, data: str) -> None:
+    ch.parked = True
+    ch.fire("CHANNEL_PARK")
+    try:
+        ch.serve_queue()
+    finally:
+        ch.parked = False
+    ch.check()
+
+
+@app("send_dtmf")
+def send_dtmf(ch: Channel, data: str) -> None:
+    if ch.other is not None:
+        ch.other.queue_dtmf(data.split("@")[0])
+
+
+@app("play_and_get_digits")
+def play_and_get_digits(ch: Channel, data: str) -> None:
+    """switch_play_and_get_digits + switch_ivr_read (src/switch_ivr.c, switch_ivr_play_say.c)."""
+    a = fsstrings.separate(data)
+    if len(a) < 8:
+        ch.switch.log.warning("fakeswitch: play_and_get_digits usage", data=data)
+        return
+    min_d, max_d, tries, timeout = int(a[0]), int(a[1]), int(a[2]), int(a[3])
+    terminators = "" if a[4] == "none" else a[4]
+    prompt, invalid, var = a[5], a[6], a[7]
+    regex = a[8] if len(a) > 8 else ""
+    digit_timeout = int(a[9]) if len(a) > 9 else timeout
+    for _ in range(max(1, tries)):
+        ch.vars.pop("read_result", None)
+        ch.vars.pop(var, None)
+        result, digits = _read(ch, min_d, max_d, prompt, timeout, terminators, digit_timeout)
+        ch.vars["read_result"] = result
+        if digits and result == "success":
+            if not regex or re.search(regex, digits):
+                ch.vars[var] = digits
+                return
+            ch.vars[f"{var}_invalid"] = digits
+        if not ch.ready:
+            raise Hangup()
+        if invalid:
+            play(ch, invalid)
+    ch.vars.pop(var, None)
+
+
+def _read(ch: Channel, min_d: int, max_d: int, prompt: str, timeout_ms: int, terminators: str,
+          digit_timeout_ms: int) -> tuple[str, str]:
+    ch.vars.pop("read_terminator_used", None)
+    if prompt:
+        play(ch, prompt, dtmf_stops=True)
+    digits = ""
+    first = True
+    while len(digits) < max_d:
+        if not ch.dtmf:
+            wait_s = (timeout_ms if first else digit_timeout_ms) / 1000.0
+            if ch.wait(wait_s, dtmf=True) != "dtmf":
+                break
+        d = ch.dtmf.popleft()
+        first = False
+        if d in terminators:
+            ch.vars["read_terminator_used"] = d
+            return "success", digits
+        digits += d
+    if len(digits) >= max_d:
+        return "success", digits
+    if len(digits) >= min_d and digits:
+        return "success", digits
+    return "failure" if not digits else "timeout", digits
+
+
+@app("socket")
+def socket_app(ch: Channel, data: str) -> str:
+    from ivr_app.testing.fakeswitch.eventsock import run_outbound_socket
+
+    return run_outbound_socket(ch, data)
+
+
+@app("record_session")
+def record_session(ch: Channel, data: str) -> None:
+    ch.switch.recorder.start(ch, data)
+
+
+@app("stop_record_session")
+def stop_record_session(ch: Channel, data: str) -> None:
+    ch.switch.recorder.stop(ch, data, cause="success-maxtime")
+
+
+@app("transfer")
+def transfer(ch: Channel, data: str) -> None:
+    words = fsstrings.separate(data)
+    dest = words[0] if words else ""
+    context = words[2] if len(words) > 2 else ch.profile["context"]
+    ch.times["transfer"] = uepoch()
+    ch.profile["destination"] = dest
+    ch.profile["context"] = context
+    ch.switch.transfer(ch, dest, context)
+
+
+@app("bridge")
+def bridge(ch: Channel, data: str) -> str | None:
+    return ch.switch.originator.bridge(ch, data)
+
+
+@app("log")
+def log(ch: Channel, data: str) -> None:
+    ch.switch.log.info("fakeswitch log app", data=data)
+
+
+@app("respond")
+def respond(ch: Channel, data: str) -> None:
+    code = data.split()[0] if data else "500"
+    cause = {"486": "USER_BUSY", "404": "UNALLOCATED_NUMBER", "503": "NORMAL_CIRCUIT_CONGESTION",
+             "480": "NO_USER_RESPONSE"}.get(code, "NORMAL_TEMPORARY_FAILURE")
+    ch.hangup(cause)

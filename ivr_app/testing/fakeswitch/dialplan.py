@@ -1,0 +1,89 @@
+"""The subset of mod_dialplan_xml the project's own dialplan uses.
+
+``<context name>`` / ``<extension name [continue]>`` / ``<condition field expression>`` (regex
+with captures $1..$9, several conditions all must match) / ``<action application data>`` and
+``<anti-action>``. Fields are caller-profile names (destination_number, caller_id_number,
+caller_id_name, context, network_addr) or ``${variable}``.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Condition:
+    field: str
+    expression: str
+
+
+@dataclass(frozen=True)
+class Extension:
+    name: str
+    conditions: tuple[Condition, ...]
+    actions: tuple[tuple[str, str], ...]
+    anti_actions: tuple[tuple[str, str], ...] = ()
+    continue_: bool = False
+
+
+@dataclass
+class Dialplan:
+    contexts: dict[str, list[Extension]] = field(default_factory=dict)
+
+    @classmethod
+    def from_files(cls, *paths: Path | str) -> Dialplan:
+        dp = cls()
+        for p in paths:
+            for f in sorted(Path(p).rglob("*.xml")) if Path(p).is_dir() else [Path(p)]:
+                dp.load_xml(f.read_text(), default_context="public")
+        return dp
+
+    def load_xml(self, text: str, default_context: str = "public") -> None:
+        root = ET.fromstring(text)  # noqa: S314 - the project's own dialplan files
+        contexts = root.iter("context") if root.tag != "include" or root.find("context") \
+            is not None else [root]
+        for ctx in contexts:
+            name = ctx.get("name", default_context) if ctx.tag == "context" else default_context
+            exts = self.contexts.setdefault(name, [])
+            for ext in ctx.iter("extension"):
+                conds, actions, anti = [], [], []
+                for cond in ext.findall("condition"):
+                    conds.append(Condition(cond.get("field", ""), cond.get("expression", "")))
+                    actions += [(a.get("application", ""), a.get("data", ""))
+                                for a in cond.findall("action")]
+                    anti += [(a.get("application", ""), a.get("data", ""))
+                             for a in cond.findall("anti-action")]
+                exts.append(Extension(ext.get("name", ""), tuple(conds), tuple(actions),
+                                      tuple(anti), ext.get("continue") == "true"))
+
+    def hunt(self, context: str, fields: dict[str, str], variables: dict[str, str]
+             ) -> list[tuple[str, str]] | None:
+        """The actions of the matching extensions (None: no route in this context)."""
+        if context not in self.contexts:
+            return None
+        out: list[tuple[str, str]] = []
+        for ext in self.contexts[context]:
+            captures: tuple[str, ...] = ()
+            matched = True
+            for cond in ext.conditions:
+                if cond.field.startswith("${") and cond.field.endswith("}"):
+                    value = variables.get(cond.field[2:-1], "")
+                else:
+                    value = fields.get(cond.field, variables.get(cond.field, ""))
+                m = re.search(cond.expression, value)
+                if not m:
+                    matched = False
+                    break
+                captures = m.groups()
+            if not matched:
+                continue
+            for app, data in ext.actions:
+                for i, cap in enumerate(captures, start=1):
+                    data = data.replace(f"${i}", cap or "")
+                out.append((app, data))
+            if not ext.continue_:
+                break
+        return out

@@ -1,0 +1,399 @@
+"""Originate and bridge to several legs, with far ends scripted by the test.
+
+Dial-string syntax (src/switch_ivr_originate.c): ``{vars}`` for every leg, ``[vars]`` for one
+leg, ``,`` rings legs together, ``|`` tries groups one after the other, ``:_:`` starts
+independent (enterprise) groups. Variables honoured: ``leg_timeout``, ``leg_delay_start``,
+``originate_timeout`` / ``call_timeout``, ``ignore_early_media``, ``group_confirm_key``,
+``group_confirm_file``, ``group_confirm_read_timeout``, ``origination_uuid``,
+``origination_caller_id_name/number``.
+
+Causes as FreeSWITCH reports them: a leg whose ``leg_timeout`` expires fails with
+ALLOTTED_TIMEOUT, the whole attempt with NO_ANSWER when ``originate_timeout`` expires, legs
+that lose the race with LOSE_RACE, an unknown ``user/`` with USER_NOT_REGISTERED. After a
+failed ``bridge`` the caller is hung up with the cause unless ``continue_on_fail`` allows it
+(``switch_channel_handle_cause``: NO_ANSWER, NO_USER_RESPONSE and ORIGINATOR_CANCEL always
+continue).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid as uuid_mod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import gevent
+import gevent.event
+
+from ivr_app.testing.fakeswitch import fsstrings, media
+from ivr_app.testing.fakeswitch.channel import Channel, Hangup, uepoch
+
+if TYPE_CHECKING:
+    from ivr_app.testing.fakeswitch.switch import FakeSwitch
+
+
+@dataclass(frozen=True)
+class FarEnd:
+    """What the phone at the other end of a leg does.
+
+    ``answer_after``: seconds of ringing before it answers (None: it never does);
+    ``reject``: a cause to fail with after ``answer_after`` (or at once), e.g. USER_BUSY;
+    ``press``: keys pressed ``press_after`` seconds after answering (to accept a confirm prompt);
+    ``talk``: seconds it stays on the call once bridged (None: until the other side hangs up).
+    A mobile's voicemail is ``FarEnd(answer_after=0, press=None)``: it answers at once and
+    never presses anything."""
+
+    answer_after: float | None = 1.0
+    reject: str | None = None
+    press: str | None = None
+    press_after: float = 0.5
+    talk: float | None = None
+
+
+NEVER_ANSWERS = FarEnd(answer_after=None)
+BUSY = FarEnd(answer_after=0.0, reject="USER_BUSY")
+VOICEMAIL = FarEnd(answer_after=0.0)
+
+
+@dataclass
+class LegSpec:
+    target: str
+    variables: dict[str, str]
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split on ``sep`` outside {} [] <> and quotes."""
+    out, depth, quote, cur, i = [], 0, False, [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "'" and depth:
+            quote = not quote
+        elif not quote and ch in "{[<":
+            depth += 1
+        elif not quote and ch in "}]>":
+            depth -= 1
+        if not quote and depth == 0 and text.startswith(sep, i):
+            out.append("".join(cur))
+            cur = []
+            i += len(sep)
+            continue
+        cur.append(ch)
+        i += 1
+    out.append("".join(cur))
+    return out
+
+
+def _vars(block: str) -> dict[str, str]:
+    out = {}
+    for item in _split_top(block, ","):
+        name, _, value = item.partition("=")
+        if name.strip():
+            out[name.strip()] = fsstrings.separate(value)[0] if value else ""
+    return out
+
+
+def _take_vars(text: str, open_: str, close: str) -> tuple[dict[str, str], str]:
+    text = text.strip()
+    if text.startswith(open_):
+        end = text.index(close)
+        return _vars(text[1:end]), text[end + 1:]
+    return {}, text
+
+
+def parse(dial: str) -> list[tuple[dict[str, str], list[list[LegSpec]]]]:
+    """enterprise parts -> (global vars, sequential groups -> legs)."""
+    parts = []
+    for part in _split_top(dial, ":_:"):
+        gvars, rest = _take_vars(part, "{", "}")
+        groups = []
+        for group in _split_top(rest, "|"):
+            legs = []
+            for leg in _split_top(group, ","):
+                lvars, target = _take_vars(leg, "[", "]")
+                if target.strip():
+                    legs.append(LegSpec(target.strip(), lvars))
+            if legs:
+                groups.append(legs)
+        parts.append((gvars, groups))
+    return parts
+
+
+class Originator:
+    def __init__(self, switch: FakeSwitch):
+        self.switch = switch
+        self.far_ends: dict[str, FarEnd] = {}
+
+    def far_end(self, target: str, script: FarEnd) -> None:
+        """Script the phone reached by dial target ``target`` (``user/1001``, a gateway number)."""
+        self.far_ends[target] = script
+
+    # -- the race ------------------------------------------------------------------------------
+
+    def originate(self, dial: str, caller: Channel | None,
+                  ) -> tuple[Channel | None, str]:
+        """Ring as the dial string says; returns (winning leg, "SUCCESS") or (None, cause)."""
+        parts = parse(dial)
+        if len(parts) > 1:
+            return self._enterprise(parts, caller)
+        gvars, groups = parts[0]
+        return self._sequential(gvars, groups, caller)
+
+    def _enterprise(self, parts: list, caller: Channel | None) -> tuple[Channel | None, str]:
+        result: gevent.event.AsyncResult = gevent.event.AsyncResult()
+        cancel = gevent.event.Event()
+        jobs = [gevent.spawn(self._sequential, gv, groups, caller, cancel, result)
+                for gv, groups in parts]
+        gevent.joinall(jobs)
+        if result.ready():
+            return result.get(), "SUCCESS"
+        causes = [j.value[1] for j in jobs if j.value]
+        return None, causes[-1] if causes else "NO_ANSWER"
+
+    def _sequential(self, gvars: dict[str, str], groups: list[list[LegSpec]],
+                    caller: Channel | None, cancel: gevent.event.Event | None = None,
+                    shared: gevent.event.AsyncResult | None = None
+                    ) -> tuple[Channel | None, str]:
+        timeout = float(gvars.get("originate_timeout") or gvars.get("call_timeout") or 60)
+        deadline = time.monotonic() + timeout * self.switch.time_factor
+        cause = "NO_ANSWER"
+        cancel = cancel or gevent.event.Event()
+        for group in groups:
+            if caller is not None and not caller.ready:
+                return None, "ORIGINATOR_CANCEL"
+            winner, cause = self._group(gvars, group, caller, deadline, cancel, shared)
+            if winner is not None:
+                return winner, "SUCCESS"
+            if cancel.is_set():
+                return None, "LOSE_RACE"
+        return None, cause
+
+    def _group(self, gvars: dict[str, str], group: list[LegSpec], caller: Channel | None,
+               deadline: float, cancel: gevent.event.Event,
+               shared: gevent.event.AsyncResult | None) -> tuple[Channel | None, str]:
+        won: gevent.event.AsyncResult = shared or gevent.event.AsyncResult()
+        legs = [gevent.spawn(self._leg, {**gvars, **spec.variables}, spec.target, caller,
+                             deadline, won, cancel) for spec in group]
+        while True:
+            done = [g for g in legs if g.ready()]
+            if won.ready() or len(done) == len(legs):
+                break
+            waits = [won, cancel] + [g for g in legs if not g.ready()]
+            if caller is not None:
+                waits.append(caller.hungup)
+            gevent.wait(waits, count=1,
+                        timeout=max(0.0, deadline - time.monotonic()) + 0.05)
+            if caller is not None and not caller.ready:
+                cancel.set()
+            if time.monotonic() > deadline and not won.ready():
+                cancel.set()
+        if won.ready():
+            cancel.set()
+            gevent.joinall(legs)
+            winner = won.get()
+            if any(g.value is winner for g in legs):
+                return winner, "SUCCESS"
+            return None, "LOSE_RACE"  # an enterprise group elsewhere won
+        gevent.joinall(legs)
+        causes = [g.value for g in legs if isinstance(g.value, str)]
+        if time.monotonic() > deadline:
+            return None, "NO_ANSWER"
+        # FreeSWITCH reports the cause of the last leg to fail
+        return None, causes[-1] if causes else "NO_ANSWER"
+
+    def _leg(self, lvars: dict[str, str], target: str, caller: Channel | None, deadline: float,
+             won: gevent.event.AsyncResult, cancel: gevent.event.Event) -> Channel | str:
+        tf = self.switch.time_factor
+        delay = float(lvars.get("leg_delay_start") or 0)
+        if delay and gevent.wait([cancel], timeout=delay * tf):
+            return "LOSE_RACE"
+        script = self.far_ends.get(target)
+        if script is None:
+            if target.startswith("error/"):
+                return target[len("error/"):]
+            if target.startswith("user/"):
+                return "USER_NOT_REGISTERED"
+            return "NO_ROUTE_DESTINATION"
+        leg = self._new_leg(target, lvars, caller)
+        leg_timeout = float(lvars.get("leg_timeout") or 0)
+        leg_deadline = min(deadline, time.monotonic() + leg_timeout * tf) if leg_timeout \
+            else deadline
+        try:
+            leg.call_state = "RINGING"
+            answer_at = None if script.answer_after is None else \
+                time.monotonic() + script.answer_after * tf
+            stop = [cancel, won, leg.hungup] + ([caller.hungup] if caller is not None else [])
+            until = leg_deadline if answer_at is None else min(answer_at, leg_deadline)
+            gevent.wait(stop, count=1, timeout=max(0.0, until - time.monotonic()))
+            if cancel.is_set() or won.ready() or (caller is not None and not caller.ready):
+                leg.hangup("ORIGINATOR_CANCEL" if caller is not None and not caller.ready
+                           else "LOSE_RACE")
+                return leg.hangup_cause or "LOSE_RACE"
+            if answer_at is None or time.monotonic() < answer_at - 0.001:
+                cause = "ALLOTTED_TIMEOUT" if leg_timeout else "NO_ANSWER"
+                leg.hangup(cause)
+                return cause
+            if script.reject:
+                leg.hangup(script.reject)
+                return script.reject
+            leg.answer()
+            if script.press:
+                gevent.spawn_later(script.press_after * tf, self._press, leg, script.press)
+            key = lvars.get("group_confirm_key")
+            if key and not self._confirm(leg, key, lvars, cancel, won):
+                if leg.ready:
+                    leg.hangup("NO_ANSWER")
+                return "NO_ANSWER"
+            if won.ready() or cancel.is_set():
+                leg.hangup("LOSE_RACE")
+                return "LOSE_RACE"
+            won.set(leg)
+            if script.talk is not None:
+                gevent.spawn_later(script.talk * tf, leg.hangup, "NORMAL_CLEARING")
+            return leg
+        except Hangup:
+            return leg.hangup_cause or "NORMAL_CLEARING"
+
+    def _press(self, leg: Channel, digits: str) -> None:
+        if leg.ready:
+            leg.queue_dtmf(digits)
+
+    def _confirm(self, leg: Channel, key: str, lvars: dict[str, str],
+                 cancel: gevent.event.Event, won: gevent.event.AsyncResult) -> bool:
+        """group_confirm_key: the answered leg must press ``key`` after the confirm file."""
+        prompt = lvars.get("group_confirm_file") or "silence_stream://10"
+        read_timeout = float(lvars.get("group_confirm_read_timeout") or 5000) / 1000.0
+        seconds = media.duration(prompt, self.switch.sound_dirs) or 0.0
+        tf = self.switch.time_factor
+        self.switch.played.append((leg.uuid, prompt))
+        end = time.monotonic() + (seconds + read_timeout) * tf
+        while time.monotonic() < end and leg.ready and not cancel.is_set() and not won.ready():
+            while leg.dtmf:
+                if leg.dtmf.popleft() == key:
+                    return True
+            leg.dtmf_arrived.clear()
+            gevent.wait([leg.dtmf_arrived, leg.hungup, cancel, won], count=1,
+                        timeout=max(0.0, end - time.monotonic()))
+        while leg.dtmf:
+            if leg.dtmf.popleft() == key:
+                return True
+        return False
+
+    def _new_leg(self, target: str, lvars: dict[str, str], caller: Channel | None) -> Channel:
+        if target.startswith("user/"):
+            name = f"sofia/internal/{target[5:]}@127.0.0.1"
+        elif target.startswith("sofia/"):
+            name = target
+        else:
+            name = target
+        cid_name = lvars.get("origination_caller_id_name") or \
+            (caller.profile["caller_id_name"] if caller else "")
+        cid_num = lvars.get("origination_caller_id_number") or \
+            (caller.profile["caller_id_number"] if caller else "0000000000")
+        leg = Channel(self.switch, name=name, direction="outbound",
+                      caller_id_name=cid_name, caller_id_number=cid_num,
+                      destination=target.rsplit("/", 1)[-1],
+                      context=caller.profile["context"] if caller else "default",
+                      uuid=lvars.get("origination_uuid") or str(uuid_mod.uuid4()),
+                      variables={k: v for k, v in lvars.items()})
+        self.switch.add_channel(leg)
+        leg.state = "CS_INIT"
+        leg.fire("CHANNEL_OUTGOING")
+        leg.fire("CHANNEL_ORIGINATE")
+        leg.fire("CHANNEL_CREATE")
+        return leg
+
+    # -- applications and API ------------------------------------------------------------------
+
+    def bridge(self, a: Channel, dial: str) -> str | None:
+        winner, cause = self.originate(dial, a)
+        if winner is None:
+            a.vars["originate_disposition"] = cause
+            a.vars["originate_failed_cause"] = cause
+            a.vars["DIALSTATUS"] = {"USER_BUSY": "BUSY", "NO_ANSWER": "NOANSWER",
+                                    "ALLOTTED_TIMEOUT": "NOANSWER",
+                                    "ORIGINATOR_CANCEL": "CANCEL"}.get(cause, cause)
+            self._handle_cause(a, cause)
+            return None
+        a.vars["originate_disposition"] = "call accepted"
+        a.vars["DIALSTATUS"] = "SUCCESS"
+        self.join(a, winner, wait=True)
+        return None
+
+    def _handle_cause(self, a: Channel, cause: str) -> None:
+        """switch_channel_handle_cause: hang the caller up unless continue_on_fail allows."""
+        cof = a.vars.get("continue_on_fail")
+        if cof is None:
+            if cause in ("NO_ANSWER", "NO_USER_RESPONSE", "ORIGINATOR_CANCEL"):
+                return
+        elif cof.lower() in ("true", "yes", "on", "1") or \
+                cause.lower() in [c.strip().lower() for c in cof.split(",")]:
+            return
+        a.hangup(cause)
+        raise Hangup()
+
+    def join(self, a: Channel, b: Channel, wait: bool = False) -> None:
+        """Bridge two up channels: CHANNEL_BRIDGE, media flows, CHANNEL_UNBRIDGE at the end."""
+        if not a.ready or not b.ready:
+            return
+        a.answer()
+        now = uepoch()
+        a.times["bridged"] = b.times["bridged"] = now
+        a.other, b.other = b, a
+        a.vars["bridge_to"] = a.vars["last_bridge_to"] = b.uuid
+        b.vars["bridge_to"] = b.vars["last_bridge_to"] = a.uuid
+        a.vars["bridge_uuid"] = b.vars["bridge_uuid"] = b.uuid
+        pre = [("Bridge-A-Unique-ID", a.uuid), ("Bridge-B-Unique-ID", b.uuid)]
+        a.fire("CHANNEL_BRIDGE", pre=pre)
+        if not wait:
+            gevent.spawn(self._hold_bridge, a, b, pre)
+            return
+        self._hold_bridge(a, b, pre)
+
+    def _hold_bridge(self, a: Channel, b: Channel, pre: list[tuple[str, str]]) -> None:
+        gevent.wait([a.hungup, b.hungup], count=1)
+        if b.hungup.is_set():
+            a.vars["last_bridge_hangup_cause"] = b.hangup_cause or "NORMAL_CLEARING"
+        else:
+            b.vars["last_bridge_hangup_cause"] = a.hangup_cause or "NORMAL_CLEARING"
+        a.vars.pop("bridge_to", None)
+        a.fire("CHANNEL_UNBRIDGE", pre=pre)
+        a.other = b.other = None
+        if a.hungup.is_set() and b.ready:
+            b.hangup("NORMAL_CLEARING")
+        if b.hungup.is_set() and not b.destroyed.is_set():
+            gevent.spawn(b.finish)
+        if b.ready and a.ready:
+            return
+
+    def originate_api(self, arg: str) -> str:
+        """``originate <dial string> <&app(args) | extension [dialplan] [context]>``."""
+        words = arg.split(" ")
+        if len(words) < 2:
+            return "-USAGE: <call url> <exten>|&<application_name>(<app_args>)\n"
+        dial, dest = words[0], " ".join(words[1:])
+        winner, cause = self.originate(dial, None)
+        if winner is None:
+            return f"-ERR {cause}\n"
+        gevent.spawn(self._run_originated, winner, dest)
+        return f"+OK {winner.uuid}\n"
+
+    def _run_originated(self, leg: Channel, dest: str) -> None:
+        leg.runner = gevent.getcurrent()
+        try:
+            if dest.startswith("&"):
+                app, _, rest = dest[1:].partition("(")
+                app, _, data = (app, "", rest.rstrip(")")) if rest else app.partition(" ")
+                leg.state = "CS_EXECUTE"
+                leg.execute(app.strip(), data.strip())
+            else:
+                words = dest.split()
+                leg.profile["destination"] = words[0]
+                if len(words) > 2:
+                    leg.profile["context"] = words[2]
+                self.switch.route(leg)
+        except Hangup:
+            pass
+        finally:
+            if not leg.hungup.is_set():
+                leg.hangup("NORMAL_CLEARING")
+            leg.finish()

@@ -1,0 +1,290 @@
+"""FakeSwitch: the core of the simulator. Channels, the event bus, API commands, the dialplan,
+and the knobs a test turns: place a call, press keys, hang up, script far ends.
+
+It runs inside the test's (or the demo's) gevent process and is reached only over TCP: the
+inbound Event Socket on ``esl_port`` and, for calls routed to ``socket``, a TCP connection to
+the application's outbound listener.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid as uuid_mod
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gevent
+import structlog
+
+from ivr_app.testing.fakeswitch.channel import Channel, Hangup, uepoch
+from ivr_app.testing.fakeswitch.dialplan import Dialplan
+
+VERSION = ("FreeSWITCH Version 1.10.12-release+git~20240802T210227Z~a88d069d6f~64bit "
+           "(git a88d069 2024-08-02 21:02:27Z 64bit)")
+
+
+class FakeSwitch:
+    def __init__(self, *, password: str = "ClueCon",  # noqa: S107 - FreeSWITCH's default
+ time_factor: float = 1.0,
+                 dialplan: Dialplan | None = None, sound_dirs: tuple[Path, ...] = (),
+                 hostname: str = "fakeswitch", max_sessions: int = 1000,
+                 sessions_per_second: int = 30, log: Any = None):
+        from ivr_app.testing.fakeswitch.eventsock import EslServer
+        from ivr_app.testing.fakeswitch.originate import Originator
+        from ivr_app.testing.fakeswitch.recording import Recorder
+
+        self.password = password
+        self.time_factor = time_factor
+        self.dialplan = dialplan or Dialplan()
+        self.sound_dirs = tuple(Path(d) for d in sound_dirs)
+        self.hostname = hostname
+        self.max_sessions = max_sessions
+        self.sessions_per_second = sessions_per_second
+        self.log = log or structlog.get_logger().bind(component="fakeswitch")
+        self.core_uuid = str(uuid_mod.uuid4())
+        self.started = time.time()
+        self.channels: dict[str, Channel] = {}
+        self.globals: dict[str, str] = {"hostname": hostname, "domain": "127.0.0.1",
+                                        "local_ip_v4": "127.0.0.1"}
+        self.sessions_since_startup = 0
+        self._session_id = 0
+        self._sequence = 0
+        self._recent_creates: list[float] = []
+        self.played: list[tuple[str, str]] = []  # (channel uuid, path) of everything played
+        self.listeners: list[Any] = []  # EslSession objects with events enabled
+        self.server = EslServer(self)
+        self.recorder = Recorder(self)
+        self.originator = Originator(self)
+        self.reloadxml_hook: Callable[[], str] | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeSwitch:
+        self.server.start(host, port)
+        return self
+
+    @property
+    def esl_port(self) -> int:
+        return self.server.port
+
+    def stop(self) -> None:
+        for ch in list(self.channels.values()):
+            ch.hangup("SYSTEM_SHUTDOWN")
+        self.server.stop()
+
+    def next_session_id(self) -> int:
+        self._session_id += 1
+        return self._session_id
+
+    # -- events --------------------------------------------------------------------------------
+
+    def base_headers(self, name: str, calling: tuple[str, str, int]) -> list[tuple[str, str]]:
+        self._sequence += 1
+        now = time.time()
+        return [("Event-Name", name), ("Core-UUID", self.core_uuid),
+                ("FreeSWITCH-Hostname", self.hostname), ("FreeSWITCH-Switchname", self.hostname),
+                ("FreeSWITCH-IPv4", "127.0.0.1"), ("FreeSWITCH-IPv6", "::1"),
+                ("Event-Date-Local", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))),
+                ("Event-Date-GMT", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now))),
+                ("Event-Date-Timestamp", str(int(now * 1_000_000))),
+                ("Event-Calling-File", calling[0]), ("Event-Calling-Function", calling[1]),
+                ("Event-Calling-Line-Number", str(calling[2])),
+                ("Event-Sequence", str(self._sequence))]
+
+    def fire(self, name: str, headers: list[tuple[str, str]], body: str | None = None,
+             calling: tuple[str, str, int] = ("switch_event.c", "switch_event_fire", 1),
+             prefix: list[tuple[str, str]] | None = None) -> None:
+        full = (prefix or []) + self.base_headers(name, calling) + headers
+        subclass = next((v for k, v in full if k == "Event-Subclass"), None)
+        for listener in list(self.listeners):
+            listener.deliver(name, subclass, full, body)
+
+    # -- channels ------------------------------------------------------------------------------
+
+    def add_channel(self, ch: Channel) -> None:
+        self.channels[ch.uuid] = ch
+        self.sessions_since_startup += 1
+
+    def remove_channel(self, ch: Channel) -> None:
+        self.channels.pop(ch.uuid, None)
+
+    def session_ended(self, ch: Channel) -> None:
+        """HANGUP_COMPLETE was fired: session-bound sockets get their disconnect/linger."""
+        for listener in list(self.listeners):
+            listener.channel_gone(ch)
+
+    def admit(self) -> str | None:
+        """None if a new session may start, else the hangup cause (max-sessions / sps)."""
+        if len(self.channels) >= self.max_sessions:
+            return "SWITCH_CONGESTION"
+        now = time.monotonic()
+        self._recent_creates = [t for t in self._recent_creates if now - t < 1.0]
+        if len(self._recent_creates) >= self.sessions_per_second:
+            return "SWITCH_CONGESTION"
+        self._recent_creates.append(now)
+        return None
+
+    def place_call(self, destination: str, *, caller_id_number: str = "0000000000",
+                   caller_id_name: str = "", context: str = "public",
+                   variables: dict[str, str] | None = None) -> Channel:
+        """A call arrives from outside (as a SIP INVITE on the external profile would)."""
+        ch = Channel(self, name=f"sofia/external/{caller_id_number}@127.0.0.1:5080",
+                     caller_id_name=caller_id_name, caller_id_number=caller_id_number,
+                     destination=destination, context=context,
+                     variables={"sofia_profile_name": "external", **(variables or {})})
+        refused = self.admit()
+        self.add_channel(ch)
+        ch.runner = gevent.spawn(self._run_inbound, ch, refused)
+        return ch
+
+    def _run_inbound(self, ch: Channel, refused: str | None) -> None:
+        try:
+            ch.fire("CHANNEL_CREATE")
+            if refused:
+                ch.hangup(refused)
+                return
+            ch.set_state("CS_INIT")
+            ch.set_state("CS_ROUTING")
+            self.route(ch)
+        finally:
+            if not ch.hungup.is_set():
+                ch.hangup("NORMAL_CLEARING")
+            ch.finish()
+
+    def route(self, ch: Channel) -> None:
+        """Hunt the dialplan and run the actions; no route: NO_ROUTE_DESTINATION."""
+        fields = {"destination_number": ch.profile["destination"],
+                  "caller_id_number": ch.profile["caller_id_number"],
+                  "caller_id_name": ch.profile["caller_id_name"],
+                  "context": ch.profile["context"], "network_addr": "127.0.0.1",
+                  "ani": ch.profile["caller_id_number"], "uuid": ch.uuid}
+        actions = self.dialplan.hunt(ch.profile["context"], fields, ch.vars)
+        if not actions:
+            ch.hangup("NO_ROUTE_DESTINATION")
+            return
+        ch.state = "CS_EXECUTE"
+        ch.fire("CHANNEL_STATE")
+        ch.call_state = "RINGING"
+        try:
+            for app_name, data in actions:
+                if not ch.ready:
+                    break
+                ch.execute(app_name, data)
+        except Hangup:
+            pass
+
+    def transfer(self, ch: Channel, destination: str, context: str) -> None:
+        gevent.spawn(self._transfer, ch)
+
+    def _transfer(self, ch: Channel) -> None:
+        with contextlib.suppress(Hangup):
+            self.route(ch)
+
+    def channel(self, uuid: str) -> Channel | None:
+        return self.channels.get(uuid)
+
+    # -- the test's hands ----------------------------------------------------------------------
+
+    def press(self, uuid: str, digits: str, gap: float = 0.0) -> None:
+        """The caller on channel ``uuid`` presses keys (``gap``: seconds between keys)."""
+        ch = self.channels.get(uuid)
+        if ch is None:
+            raise KeyError(f"no channel {uuid}")
+        if not gap:
+            ch.queue_dtmf(digits)
+            return
+        for d in digits:
+            ch.queue_dtmf(d)
+            gevent.sleep(gap * self.time_factor)
+
+    def caller_hangs_up(self, uuid: str, cause: str = "NORMAL_CLEARING") -> None:
+        ch = self.channels.get(uuid)
+        if ch is not None:
+            ch.hangup(cause)
+
+    # -- API -----------------------------------------------------------------------------------
+
+    def api_expand(self, command: str, arg: str) -> str:
+        """``${cmd arg}`` inside an expanded string runs an API command, as in FreeSWITCH."""
+        return self.api(f"{command} {arg}").rstrip("\n")
+
+    def api(self, line: str, job_owner: str | None = None) -> str:
+        from ivr_app.testing.fakeswitch.api import API
+
+        cmd, _, arg = line.strip().partition(" ")
+        fn = API.get(cmd)
+        if fn is None:
+            return f"-ERR {cmd} Command not found!\n"
+        try:
+            return fn(self, arg.strip())
+        except Hangup:
+            return "-ERR channel hung up\n"
+
+    def status_text(self) -> str:
+        up = int(time.time() - self.started)
+        d, rem = divmod(up, 86400)
+        h, rem = divmod(rem, 3600)
+        m, s = divmod(rem, 60)
+        return (f"UP 0 years, {d} days, {h} hours, {m} minute{'s' if m != 1 else ''}, "
+                f"{s} seconds, 0 milliseconds, 0 microseconds\n"
+                "FreeSWITCH (Version 1.10.12-release git a88d069 2024-08-02 21:02:27Z 64bit) "
+                "is ready\n"
+                f"{self.sessions_since_startup} session(s) since startup\n"
+                f"{len(self.channels)} session(s) - peak {len(self.channels)}, last 5min 0 \n"
+                f"0 session(s) per Sec out of max {self.sessions_per_second}, peak 0, "
+                "last 5min 0 \n"
+                f"{self.max_sessions} session(s) max\nmin idle cpu 0.00/99.00\n"
+                "Current Stack Size/Max 240K/8192K\n")
+
+    def channels_json(self) -> str:
+        rows = []
+        for ch in self.channels.values():
+            if ch.hungup.is_set():
+                continue
+            rows.append({
+                "uuid": ch.uuid, "direction": ch.direction,
+                "created": time.strftime("%Y-%m-%d %H:%M:%S",
+                                         time.localtime(ch.times["created"] / 1e6)),
+                "created_epoch": str(ch.times["created"] // 1_000_000), "name": ch.name,
+                "state": ch.state, "cid_name": ch.profile["caller_id_name"],
+                "cid_num": ch.profile["caller_id_number"], "ip_addr": "",
+                "dest": ch.profile["destination"],
+                "application": ch.vars.get("current_application", ""),
+                "application_data": ch.vars.get("current_application_data", ""),
+                "dialplan": "XML", "context": ch.profile["context"],
+                "read_codec": ch.codec[0], "read_rate": str(ch.codec[1]),
+                "read_bit_rate": str(ch.codec[2]), "write_codec": ch.codec[0],
+                "write_rate": str(ch.codec[1]), "write_bit_rate": str(ch.codec[2]),
+                "secure": "", "hostname": self.hostname, "presence_id": "",
+                "presence_data": "", "accountcode": "", "callstate": ch.call_state,
+                "callee_name": "", "callee_num": "", "callee_direction": "",
+                "call_uuid": ch.uuid, "sent_callee_name": "", "sent_callee_num": "",
+                "initial_cid_name": ch.profile["caller_id_name"],
+                "initial_cid_num": ch.profile["caller_id_number"], "initial_ip_addr": "",
+                "initial_dest": ch.profile["destination"], "initial_dialplan": "XML",
+                "initial_context": ch.profile["context"]})
+        if not rows:
+            return '{"row_count": 0}\n'
+        return json.dumps({"row_count": len(rows), "rows": rows}, separators=(",", ":"))
+
+    def heartbeat(self) -> None:
+        """Fire HEARTBEAT as FreeSWITCH does every 20 s (tests call it when they need one)."""
+        up = int(time.time() - self.started)
+        self.fire("HEARTBEAT", [
+            ("Event-Info", "System Ready"), ("Up-Time", f"0 years, 0 days, {up} seconds"),
+            ("FreeSWITCH-Version", "1.10.12-release+git~20240802T210227Z~a88d069d6f~64bit"),
+            ("Uptime-msec", str(up * 1000)), ("Session-Count", str(len(self.channels))),
+            ("Max-Sessions", str(self.max_sessions)),
+            ("Session-Per-Sec", str(self.sessions_per_second)),
+            ("Session-Per-Sec-Last", "0"), ("Session-Per-Sec-Max", "0"),
+            ("Session-Per-Sec-FiveMin", "0"),
+            ("Session-Since-Startup", str(self.sessions_since_startup)),
+            ("Session-Peak-Max", "0"), ("Session-Peak-FiveMin", "0"), ("Idle-CPU", "99.000000")],
+            calling=("switch_core.c", "send_heartbeat", 84))
+
+
+def now_uepoch() -> int:
+    return uepoch()
