@@ -101,8 +101,9 @@ def describe(t: Transcript) -> list[str]:
                 lines.append(f"{c.t:8.3f} << {m.content_type} {disp} {extra!r}")
             else:
                 info = [ev.name]
-                for k in ("Application", "Application-Response", "Application-UUID",
-                          "Hangup-Cause", "DTMF-Digit", "Channel-State", "Answer-State"):
+                for k in ("Channel-Name", "Application", "Application-Response",
+                          "Application-UUID", "Hangup-Cause", "DTMF-Digit", "Channel-State",
+                          "Answer-State"):
                     v = ev.get(k)
                     if v:
                         info.append(f"{k}={v}")

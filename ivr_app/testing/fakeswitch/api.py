@@ -81,7 +81,7 @@ def uuid_send_dtmf(fs: FakeSwitch, arg: str) -> str:
     ch = fs.channel(uuid)
     if ch is None:
         return "-ERR no such channel\n"
-    target = ch.other if ch.other is not None else ch
+    target = ch.partner or ch.other or ch
     target.queue_dtmf(digits.strip())
     return f"+OK {uuid} sent DTMF {digits.strip()}.\n"
 
@@ -170,9 +170,20 @@ def show(fs: FakeSwitch, arg: str) -> str:
 
 @api("reloadxml")
 def reloadxml(fs: FakeSwitch, arg: str) -> str:
-    if fs.reloadxml_hook is not None:
-        return fs.reloadxml_hook()
-    return "+OK [Success]\n"
+    result = fs.reloadxml_hook() if fs.reloadxml_hook is not None else "+OK [Success]\n"
+    gevent.spawn_later(0.02, fs.log_line, 6, "Timezone reloaded 597 definitions",
+                       "switch_time.c", "switch_load_timezones", 1436)
+    return result
+
+
+@api("log")
+def log(fs: FakeSwitch, arg: str) -> str:
+    level_name, _, text = arg.partition(" ")
+    levels = {"CONSOLE": 0, "ALERT": 1, "CRIT": 2, "ERR": 3, "WARNING": 4, "NOTICE": 5,
+              "INFO": 6, "DEBUG": 7}
+    gevent.spawn(fs.log_line, levels.get(level_name.upper(), 7), text, "mod_commands.c",
+                 "log_function", 7200)  # logged after the api/response is on its way
+    return "+OK\n"
 
 
 @api("global_getvar")
@@ -221,6 +232,14 @@ def hupall(fs: FakeSwitch, arg: str) -> str:
 @api("eval")
 def eval_(fs: FakeSwitch, arg: str) -> str:
     return fsstrings.expand(arg, {}, fs.globals, fs.api_expand)
+
+
+@api("strftime")
+def strftime(fs: FakeSwitch, arg: str) -> str:
+    import time
+
+    return time.strftime(arg.replace("%T", "%H:%M:%S") or "%Y-%m-%d %H:%M:%S",
+                         time.localtime())
 
 
 @api("echo")

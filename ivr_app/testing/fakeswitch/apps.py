@@ -30,6 +30,17 @@ def pre_answer(ch: Channel, data: str) -> None:
     ch.pre_answer()
 
 
+@app("ring_ready")
+def ring_ready(ch: Channel, data: str) -> None:
+    if ch.answer_state == "ringing":
+        ch.fire("CHANNEL_PROGRESS")
+
+
+@app("echo")
+def echo(ch: Channel, data: str) -> None:
+    ch.wait(media.FOREVER)
+
+
 @app("hangup")
 def hangup(ch: Channel, data: str) -> None:
     ch.hangup(data.strip() or "NORMAL_CLEARING")

@@ -4,6 +4,7 @@ emits for it, with the same header names, order and encoding as the captures sho
 from __future__ import annotations
 
 import collections
+import copy
 import time
 import uuid as uuid_mod
 from collections.abc import Callable
@@ -105,18 +106,29 @@ class Channel:
         self.exec_ready = gevent.event.Event()
         self.parked = False
         self.other: Channel | None = None  # the bridged peer
+        self.partner: Channel | None = None  # the other half of a loopback pair
+        # the leg shown as Other-Leg-* (originator / originatee); outlives the bridge
+        self.other_leg: tuple[Channel, str] | None = None
+        self.answered = gevent.event.Event()
         self.bridge_done = gevent.event.Event()
         self.recordings: dict[str, Any] = {}
         self.digits_dialed = ""
         self.runner: gevent.Greenlet | None = None
         self.on_hangup: list[Callable[[Channel], None]] = []
+        self.on_teardown: list[Callable[[Channel], None]] = []
         self.last_app: tuple[str, str] | None = None
+        self._creating = False
+        # a SIP call has no codecs until media is negotiated (early media or answer)
+        self.media_ready = not (source == "mod_sofia" and direction == "inbound")
 
     # -- event building ------------------------------------------------------------------------
 
     def data_headers(self, with_vars: bool = True) -> list[tuple[str, str]]:
+        number = STATE_NUMBERS[self.state]
+        if self._creating:
+            number = 2  # CHANNEL_CREATE says CS_INIT with state number 2 (captures)
         h = [("Channel-State", self.state), ("Channel-Call-State", self.call_state),
-             ("Channel-State-Number", str(STATE_NUMBERS[self.state])),
+             ("Channel-State-Number", str(number)),
              ("Channel-Name", self.name), ("Unique-ID", self.uuid),
              ("Call-Direction", self.direction), ("Presence-Call-Direction", self.direction),
              ("Channel-HIT-Dialplan", "true" if self.direction == "inbound" else "false")]
@@ -126,39 +138,49 @@ class Channel:
         if self.hangup_cause:
             h.append(("Hangup-Cause", self.hangup_cause))
         name, rate, bits = self.codec
-        h += [("Channel-Read-Codec-Name", name), ("Channel-Read-Codec-Rate", str(rate)),
-              ("Channel-Read-Codec-Bit-Rate", str(bits)), ("Channel-Write-Codec-Name", name),
-              ("Channel-Write-Codec-Rate", str(rate)), ("Channel-Write-Codec-Bit-Rate", str(bits))]
+        if self.media_ready:
+            h += [("Channel-Read-Codec-Name", name), ("Channel-Read-Codec-Rate", str(rate)),
+                  ("Channel-Read-Codec-Bit-Rate", str(bits)), ("Channel-Write-Codec-Name", name),
+                  ("Channel-Write-Codec-Rate", str(rate)),
+                  ("Channel-Write-Codec-Bit-Rate", str(bits))]
         h += self.profile_headers("Caller")
-        if self.other is not None:
-            h.append(("Other-Type", "originatee" if self.direction == "inbound"
-                      else "originator"))
-            h += self.other.profile_headers("Other-Leg")
+        if self.other_leg is not None:
+            leg, kind = self.other_leg
+            h.append(("Other-Type", kind))
+            h += leg.profile_headers("Other-Leg")
         if with_vars:
             h += [(f"variable_{k}", v) for k, v in self.vars.items()]
         return h
 
     def profile_headers(self, prefix: str) -> list[tuple[str, str]]:
         p, t = self.profile, self.times
+        other = prefix == "Other-Leg"
         h = [(f"{prefix}-Direction", self.direction),
-             (f"{prefix}-Logical-Direction", self.direction)]
+             (f"{prefix}-Logical-Direction", "inbound" if other else self.direction)]
         if self.source == "mod_sofia" and self.direction == "inbound":
             h.append((f"{prefix}-Username", p["caller_id_number"]))
-        h.append((f"{prefix}-Dialplan", "XML"))
+        h.append((f"{prefix}-Dialplan", "xml" if self.source == "mod_loopback" else "XML"))
         if p["caller_id_name"]:
             h.append((f"{prefix}-Caller-ID-Name", p["caller_id_name"]))
         h.append((f"{prefix}-Caller-ID-Number", p["caller_id_number"]))
-        if p["caller_id_name"]:
-            h.append((f"{prefix}-Orig-Caller-ID-Name", p["caller_id_name"]))
-        h += [(f"{prefix}-Orig-Caller-ID-Number", p["caller_id_number"])]
+        orig_name = p.get("orig_caller_id_name", p["caller_id_name"])
+        if orig_name:
+            h.append((f"{prefix}-Orig-Caller-ID-Name", orig_name))
+        h += [(f"{prefix}-Orig-Caller-ID-Number",
+               p.get("orig_caller_id_number", p["caller_id_number"]))]
+        if p.get("callee_id_name"):
+            h.append((f"{prefix}-Callee-ID-Name", p["callee_id_name"]))
+        if p.get("callee_id_number"):
+            h.append((f"{prefix}-Callee-ID-Number", p["callee_id_number"]))
         if self.source == "mod_sofia":
             h.append((f"{prefix}-Network-Addr", "127.0.0.1"))
-        h += [(f"{prefix}-ANI", p["caller_id_number"]),
+        h += [(f"{prefix}-ANI", p.get("ani", p["caller_id_number"])),
               (f"{prefix}-Destination-Number", p["destination"]),
               (f"{prefix}-Unique-ID", self.uuid), (f"{prefix}-Source", self.source),
-              (f"{prefix}-Context", p["context"]), (f"{prefix}-Channel-Name", self.name),
-              (f"{prefix}-Profile-Index", "1"),
-              (f"{prefix}-Profile-Created-Time", str(t["created"])),
+              (f"{prefix}-Context", p["context"]), (f"{prefix}-Channel-Name", self.name)]
+        if not other:
+            h.append((f"{prefix}-Profile-Index", "1"))
+        h += [(f"{prefix}-Profile-Created-Time", str(t["created"])),
               (f"{prefix}-Channel-Created-Time", str(t["created"])),
               (f"{prefix}-Channel-Answered-Time", str(t["answered"])),
               (f"{prefix}-Channel-Progress-Time", str(t["progress"])),
@@ -173,10 +195,19 @@ class Channel:
               (f"{prefix}-Privacy-Hide-Number", "false")]
         return h
 
+    def snapshot(self) -> Channel:
+        """A frozen copy for Other-Leg-* headers (FreeSWITCH copies the caller profile)."""
+        snap = copy.copy(self)
+        snap.profile = dict(self.profile)
+        snap.times = dict(self.times)
+        return snap
+
     def fire(self, name: str, pre: list[tuple[str, str]] | None = None,
              post: list[tuple[str, str]] | None = None, body: str | None = None) -> None:
+        self._creating = name == "CHANNEL_CREATE"
         headers = (pre or []) + self.data_headers(with_vars=name not in BASIC_EVENTS) + \
             (post or [])
+        self._creating = False
         file, func, line = CALLING.get(name, ("switch_channel.c", "switch_channel_event", 1))
         self.switch.fire(name, headers, body=body, calling=(file, func, line))
 
@@ -235,18 +266,25 @@ class Channel:
     def answer(self) -> None:
         if self.answer_state == "answered" or not self.ready:
             return
+        if self.partner is not None and self.direction == "inbound":
+            self.partner.answer()  # loopback: B answering answers A, whose event comes first
+        if self.source == "mod_sofia" and self.direction == "inbound" and \
+                self.answer_state == "ringing":
+            self.pre_answer()  # sofia answers an inbound call with early media first (capture)
         self.times["answered"] = uepoch()
-        if not self.times["progress_media"] and self.source == "mod_sofia":
-            self.times["progress_media"] = self.times["answered"]
+        self.media_ready = True
         self.answer_state = "answered"
-        self.call_state = "ACTIVE"
+        if self.source != "mod_loopback":
+            self.call_state = "ACTIVE"
         self.vars.setdefault("endpoint_disposition", "ANSWER")
+        self.answered.set()
         self.fire("CHANNEL_ANSWER")
 
     def pre_answer(self) -> None:
         if self.answer_state in ("answered", "early"):
             return
         self.times["progress_media"] = uepoch()
+        self.media_ready = True
         self.answer_state = "early"
         self.call_state = "EARLY"
         self.fire("CHANNEL_PROGRESS_MEDIA")
@@ -265,6 +303,8 @@ class Channel:
         self.fire("CHANNEL_HANGUP")
         for fn in list(self.on_hangup):
             fn(self)
+        if self.partner is not None and self.partner.ready:
+            self.partner.hangup(cause)
         if self.runner is None or self.runner.dead:
             gevent.spawn(self.finish)
 
@@ -275,6 +315,8 @@ class Channel:
         self.destroyed.set()
         self.state = "CS_HANGUP"
         self.fire("CHANNEL_STATE")
+        for fn in list(self.on_teardown):  # media bugs close here (RECORD_STOP in CS_HANGUP)
+            fn(self)
         self.state = "CS_REPORTING"
         self.fire("CHANNEL_STATE")
         self._cdr_vars()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
+import time
 import uuid as uuid_mod
 from typing import TYPE_CHECKING
 
@@ -82,6 +83,8 @@ class EslSession:
         self.filters: list[tuple[str, str]] = []
         self.linger: int | None = None
         self.connected = not outbound  # outbound: after `connect`
+        self.session_over = False
+        self.log_level: int | None = None
         self._queue: gevent.queue.Queue[bytes | tuple[bytes, bytes] | None] = \
             gevent.queue.Queue()
         self._writer = gevent.spawn(self._write_loop)
@@ -152,16 +155,27 @@ class EslSession:
                 return False
         return True
 
+    def log(self, level: int, text: str, file: str, func: str, line: int) -> None:
+        if self.log_level is None or level > self.log_level:
+            return
+        self.send(serialize.log_data(level, text, file, func, line))
+
     def deliver(self, name: str, subclass: str | None, headers: list[tuple[str, str]],
                 body: str | None) -> None:
-        if self.closed.is_set() or not self.wants(name, subclass, headers):
+        if self.closed.is_set() or self.session_over or \
+                not self.wants(name, subclass, headers):
             return
         self.send(serialize.event_frame(self.format, headers, body))
+        if name == "CHANNEL_HANGUP" and not self.outbound and self.channel is not None:
+            # an inbound `myevents <uuid>` socket is closed when its channel hangs up
+            self.session_over = True
+            self._disconnect()
 
     def channel_gone(self, ch: Channel) -> None:
         """The controlled channel fired HANGUP_COMPLETE: linger notice or disconnect."""
         if self.channel is not ch:
             return
+        self.session_over = True  # the session is released: no more of its events
         if self.linger is not None:
             self.send(serialize.linger_notice(ch.uuid, ch.name, self.linger))
             if self.linger >= 0:
@@ -235,6 +249,8 @@ class EslSession:
             for name in arg.split():
                 self.events.discard(name)
             self.send(serialize.reply("+OK events nixed"))
+        elif cmd == "noevents" and not (self.events or self.all_events):
+            self.send(serialize.reply("-ERR not listening for events"))
         elif cmd == "noevents":
             self.events.clear()
             self.all_events = False
@@ -256,15 +272,26 @@ class EslSession:
         elif cmd == "sendevent":
             self._sendevent(arg.strip(), rest, msg.body)
         elif cmd == "log":
-            self.send(serialize.reply(f"+OK log level {arg or 7} [{arg or 7}]"))
+            level = int(arg) if arg.strip().isdigit() else 7
+            self.log_level = level
+            if self not in self.switch.log_listeners:
+                self.switch.log_listeners.append(self)
+            self.send(serialize.reply(f"+OK log level {level} [{level}]"))
         elif cmd == "nolog":
-            self.send(serialize.reply("-ERR not loging"))
+            if self.log_level is None:
+                self.send(serialize.reply("-ERR not loging"))  # sic, FreeSWITCH 1.10.12
+            else:
+                self.log_level = None
+                self.switch.log_listeners.remove(self)
+                self.send(serialize.reply("+OK no longer logging"))
         elif cmd == "exit":
             self.send(serialize.reply("+OK bye"))
             self._disconnect()
         elif cmd == "divert_events":
+            on = arg.strip().lower() == "on"
             self.send(serialize.reply("-ERR not controlling a session." if self.channel is None
-                                      else "+OK events diverted"))
+                                      else "+OK events diverted" if on
+                                      else "+OK events not diverted"))
         else:
             self.send(serialize.reply("-ERR command not found"))
 
@@ -332,7 +359,7 @@ class EslSession:
             name, _, value = rest.partition(" ")
             self.filters = [f for f in self.filters if not (f[0] == name and
                                                              (not value or f[1] == value))]
-            self.send(serialize.reply(f"+OK filter deleted. [{name}]=[{value}]"))
+            self.send(serialize.reply(f"+OK filter deleted. [{name}][{value}]"))
             return
         if len(words) < 2:
             self.send(serialize.reply("-ERR invalid syntax"))
@@ -390,6 +417,12 @@ def run_outbound_socket(ch: Channel, data: str) -> str:
     reader = gevent.spawn(session.serve)
     ch.parked = True
     try:
+        # switch_ivr_park runs in the channel thread while the listener thread answers
+        # connect/myevents: whether the app sees CHANNEL_PARK is a race (captures show both).
+        # Here it is fired once the app has subscribed, or after a 20 ms timer tick.
+        deadline = time.monotonic() + 0.02
+        while not session.myevents and time.monotonic() < deadline and ch.ready:
+            gevent.sleep(0.002)
         ch.fire("CHANNEL_PARK")
         ch.serve_queue(until=session.exited)  # async mode: run what the app sends, else park
     except Hangup:

@@ -87,6 +87,9 @@ def expand(s: str, variables: Mapping[str, str], globals_: Mapping[str, str] | N
                 inner = s[j + 2:k]
                 i = k + 1
                 name, sep, arg = inner.partition(" ")
+                paren = inner.find("(")
+                if paren > 0 and (not sep or paren < len(name)) and inner.endswith(")"):
+                    name, sep, arg = inner[:paren], "(", inner[paren + 1:-1]
                 if sep and api is not None:
                     out.append(api(name, expand(arg, variables, globals_, api, _depth + 1)))
                 elif sep:

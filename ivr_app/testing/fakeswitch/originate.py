@@ -206,6 +206,8 @@ class Originator:
         delay = float(lvars.get("leg_delay_start") or 0)
         if delay and gevent.wait([cancel], timeout=delay * tf):
             return "LOSE_RACE"
+        if target.startswith("loopback/"):
+            return self._loopback_leg(lvars, target, caller, deadline, won, cancel)
         script = self.far_ends.get(target)
         if script is None:
             if target.startswith("error/"):
@@ -253,6 +255,97 @@ class Originator:
         except Hangup:
             return leg.hangup_cause or "NORMAL_CLEARING"
 
+    def _loopback_leg(self, lvars: dict[str, str], target: str, caller: Channel | None,
+                      deadline: float, won: gevent.event.AsyncResult,
+                      cancel: gevent.event.Event) -> Channel | str:
+        """mod_loopback: an A leg (ours) and a B leg that runs the dialplan; B answering
+        answers A. ``loopback/<dest>[/<context>]``."""
+        parts = target.split("/")
+        dest = parts[1] if len(parts) > 1 else ""
+        context = parts[2] if len(parts) > 2 else "default"
+        a_uuid = lvars.get("origination_uuid") or str(uuid_mod.uuid4())
+        b_uuid = str(uuid_mod.uuid4())
+        cid_name, cid_num, orig_num = self._caller_id(lvars, caller)
+        orig_name = caller.profile.get("orig_caller_id_name", caller.profile["caller_id_name"]) \
+            if caller is not None else cid_name
+        common = {"source": "mod_loopback", "codec": ("L16", 8000, 128000),
+                  "caller_id_number": cid_num, "caller_id_name": cid_name,
+                  "destination": dest, "context": context}
+        a = Channel(self.switch, name=f"loopback/{dest}-a", direction="outbound", uuid=a_uuid,
+                    variables={"is_outbound": "true"}, **common)
+        b = Channel(self.switch, name=f"loopback/{dest}-b", direction="inbound", uuid=b_uuid,
+                    **common)
+        if caller is not None:
+            a.other_leg = (caller.snapshot(), "originator")
+        for ch, other, tag in ((a, b, "A"), (b, a, "B")):
+            ch.profile["orig_caller_id_number"] = orig_num
+            ch.profile["orig_caller_id_name"] = orig_name
+            ch.profile["ani"] = orig_num
+            ch.profile["callee_id_name"] = "Outbound Call"
+            ch.profile["callee_id_number"] = context
+            ch.partner = other
+            ch.vars.update({"read_codec": "L16", "read_rate": "8000", "write_codec": "L16",
+                            "write_rate": "8000"})
+            if tag == "A":
+                ch.vars.update({"originate_early_media": "true",
+                                "originate_endpoint": "loopback"})
+            ch.vars.update({"other_loopback_leg_uuid": other.uuid, "loopback_leg": tag})
+        a.vars.update({k: v for k, v in lvars.items() if k not in ("origination_uuid",)})
+        self.switch.add_channel(a)
+        self.switch.add_channel(b)
+        a.state = b.state = "CS_INIT"
+        a.fire("CHANNEL_CREATE")
+        b.runner = gevent.spawn(self.switch.run_channel, b)
+        a.state = "CS_CONSUME_MEDIA"
+        tf = self.switch.time_factor
+        leg_timeout = float(lvars.get("leg_timeout") or 0)
+        leg_deadline = min(deadline, time.monotonic() + leg_timeout * tf) if leg_timeout \
+            else deadline
+        stop = [cancel, won, a.hungup, a.answered] + \
+            ([caller.hungup] if caller is not None else [])
+        gevent.wait(stop, count=1, timeout=max(0.0, leg_deadline - time.monotonic()))
+        if a.answered.is_set() and a.ready and not won.ready() and not cancel.is_set() and \
+                caller is not None:
+            won.set(a)
+            return a
+        if a.answered.is_set() and a.ready and not won.ready() and not cancel.is_set():
+            # originate from the API: the new leg's profile turns around once it is accepted
+            p = a.profile
+            p.update({"orig_caller_id_number": p["caller_id_number"],
+                      "orig_caller_id_name": "",
+                      "ani": p["caller_id_number"],
+                      "caller_id_name": p.pop("callee_id_name", ""),
+                      "callee_id_number": p["caller_id_number"]})
+            p["caller_id_number"] = p.pop("callee_id_number_was", context)
+            a.call_state = "ACTIVE"
+            won.set(a)
+            return a
+        if a.hungup.is_set():
+            return a.hangup_cause or "NORMAL_CLEARING"
+        if won.ready() or cancel.is_set():
+            cause = "ORIGINATOR_CANCEL" if caller is not None and not caller.ready \
+                else "LOSE_RACE"
+            if time.monotonic() >= deadline:
+                cause = "NO_ANSWER"
+        else:
+            cause = "ALLOTTED_TIMEOUT" if leg_timeout and time.monotonic() < deadline \
+                else "NO_ANSWER"
+        a.hangup(cause)
+        return cause
+
+    @staticmethod
+    def _caller_id(lvars: dict[str, str], caller: Channel | None) -> tuple[str, str, str]:
+        """(caller-ID name, number, original number) a new leg presents."""
+        if caller is not None:
+            p = caller.profile
+            name, num = p["caller_id_name"], p["caller_id_number"]
+            orig = p.get("orig_caller_id_number", num)
+        else:
+            name, num, orig = "", "0000000000", "0000000000"
+        name = lvars.get("origination_caller_id_name") or name
+        num = lvars.get("origination_caller_id_number") or num
+        return name, num, orig if caller is not None else num
+
     def _press(self, leg: Channel, digits: str) -> None:
         if leg.ready:
             leg.queue_dtmf(digits)
@@ -285,16 +378,15 @@ class Originator:
             name = target
         else:
             name = target
-        cid_name = lvars.get("origination_caller_id_name") or \
-            (caller.profile["caller_id_name"] if caller else "")
-        cid_num = lvars.get("origination_caller_id_number") or \
-            (caller.profile["caller_id_number"] if caller else "0000000000")
+        cid_name, cid_num, _orig = self._caller_id(lvars, caller)
         leg = Channel(self.switch, name=name, direction="outbound",
                       caller_id_name=cid_name, caller_id_number=cid_num,
                       destination=target.rsplit("/", 1)[-1],
                       context=caller.profile["context"] if caller else "default",
                       uuid=lvars.get("origination_uuid") or str(uuid_mod.uuid4()),
                       variables={k: v for k, v in lvars.items()})
+        if caller is not None:
+            leg.other_leg = (caller.snapshot(), "originator")
         self.switch.add_channel(leg)
         leg.state = "CS_INIT"
         leg.fire("CHANNEL_OUTGOING")
@@ -336,9 +428,15 @@ class Originator:
         if not a.ready or not b.ready:
             return
         a.answer()
+        a_snap, b_snap = a.snapshot(), b.snapshot()
         now = uepoch()
         a.times["bridged"] = b.times["bridged"] = now
         a.other, b.other = b, a
+        a.other_leg = (b_snap, "originatee")
+        a.profile["callee_id_name"] = b.profile["caller_id_name"]
+        a.profile["callee_id_number"] = b.profile["caller_id_number"]
+        if b.other_leg is None:
+            b.other_leg = (a_snap, "originator")
         a.vars["bridge_to"] = a.vars["last_bridge_to"] = b.uuid
         b.vars["bridge_to"] = b.vars["last_bridge_to"] = a.uuid
         a.vars["bridge_uuid"] = b.vars["bridge_uuid"] = b.uuid

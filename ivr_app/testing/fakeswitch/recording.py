@@ -47,8 +47,8 @@ class Recorder:
             return
         rec = Recording(path, time.monotonic(), ch.vars.get("RECORD_STEREO") == "true", limit)
         ch.recordings[path] = rec
-        if not ch.on_hangup or self._on_hangup not in ch.on_hangup:
-            ch.on_hangup.append(self._on_hangup)
+        if self._on_hangup not in ch.on_teardown:
+            ch.on_teardown.append(self._on_hangup)
         ch.fire("RECORD_START", post=[("Record-File-Path", path)])
         if limit:
             rec.timer = gevent.spawn_later(limit * self.switch.time_factor, self.stop, ch, path,

@@ -94,6 +94,23 @@ def api_response(body: str) -> bytes:
 DISCONNECT_BODY = "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
 
 
+LOG_NAMES = {0: "CONSOLE", 1: "ALERT", 2: "CRIT", 3: "ERR", 4: "WARNING", 5: "NOTICE",
+             6: "INFO", 7: "DEBUG"}
+
+
+def log_data(level: int, text: str, file: str, func: str, line: int) -> bytes:
+    """A ``log/data`` message as mod_event_socket sends it (User-Data empty, body = the line)."""
+    import time as _time
+
+    now = _time.time()
+    stamp = _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(now)) + f".{int(now % 1 * 1e6):06d}"
+    body = f"{stamp} 99.00% [{LOG_NAMES.get(level, 'DEBUG')}] {file}:{line} {text}\n".encode()
+    head = (f"Content-Type: log/data\nContent-Length: {len(body)}\nLog-Level: {level}\n"
+            f"Text-Channel: 3\nLog-File: {file}\nLog-Func: {func}\nLog-Line: {line}\n"
+            f"User-Data: \n\n")
+    return head.encode() + body
+
+
 def disconnect_notice(session_uuid: str | None = None) -> bytes:
     b = DISCONNECT_BODY.encode()
     if session_uuid:

@@ -55,10 +55,12 @@ class FakeSwitch:
         self._recent_creates: list[float] = []
         self.played: list[tuple[str, str]] = []  # (channel uuid, path) of everything played
         self.listeners: list[Any] = []  # EslSession objects with events enabled
+        self.log_listeners: list[Any] = []  # EslSession objects with `log N` on
         self.server = EslServer(self)
         self.recorder = Recorder(self)
         self.originator = Originator(self)
         self.reloadxml_hook: Callable[[], str] | None = None
+        self.registrations: dict[str, dict[str, str]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -129,18 +131,20 @@ class FakeSwitch:
 
     def place_call(self, destination: str, *, caller_id_number: str = "0000000000",
                    caller_id_name: str = "", context: str = "public",
-                   variables: dict[str, str] | None = None) -> Channel:
+                   variables: dict[str, str] | None = None,
+                   remote: str = "127.0.0.1:5080") -> Channel:
         """A call arrives from outside (as a SIP INVITE on the external profile would)."""
-        ch = Channel(self, name=f"sofia/external/{caller_id_number}@127.0.0.1:5080",
+        ch = Channel(self, name=f"sofia/external/{caller_id_number}@{remote}",
                      caller_id_name=caller_id_name, caller_id_number=caller_id_number,
                      destination=destination, context=context,
                      variables={"sofia_profile_name": "external", **(variables or {})})
         refused = self.admit()
         self.add_channel(ch)
-        ch.runner = gevent.spawn(self._run_inbound, ch, refused)
+        ch.runner = gevent.spawn(self.run_channel, ch, refused)
         return ch
 
-    def _run_inbound(self, ch: Channel, refused: str | None) -> None:
+    def run_channel(self, ch: Channel, refused: str | None = None) -> None:
+        """An inbound channel's life: created, routed through the dialplan, torn down."""
         try:
             ch.fire("CHANNEL_CREATE")
             if refused:
@@ -200,12 +204,66 @@ class FakeSwitch:
             ch.queue_dtmf(d)
             gevent.sleep(gap * self.time_factor)
 
+    def register(self, user: str, *, port: int = 5072, user_agent: str = "fakeswitch-phone",
+                 call_id: str | None = None) -> None:
+        """A SIP phone registers ``user`` on the internal profile (CUSTOM sofia::register)."""
+        self.registrations[user] = {"port": str(port), "user_agent": user_agent,
+                                    "call_id": call_id or f"{uuid_mod.uuid4().hex}@127.0.0.1"}
+        reg = self.registrations[user]
+        self.fire("CUSTOM", [
+            ("profile-name", "internal"), ("from-user", user), ("from-host", "127.0.0.1"),
+            ("presence-hosts", "127.0.0.1,127.0.0.1"),
+            ("contact", f'"" <sip:{user}@127.0.0.1:{port}>'), ("call-id", reg["call_id"]),
+            ("rpid", "unknown"), ("status", "Registered(UDP)"), ("expires", "60"),
+            ("to-user", user), ("to-host", "127.0.0.1"), ("network-ip", "127.0.0.1"),
+            ("network-port", str(port)), ("username", user), ("realm", "127.0.0.1"),
+            ("user-agent", user_agent), *self._user_vars(user)],
+            prefix=[("Event-Subclass", "sofia::register")],
+            calling=("sofia_reg.c", "sofia_reg_handle_register_token", 2018))
+
+    def unregister(self, user: str) -> None:
+        reg = self.registrations.pop(user, None)
+        if reg is None:
+            return
+        self.fire("PRESENCE_IN", [
+            ("proto", "sip"), ("rpid", "unknown"), ("login", "sip:mod_sofia@127.0.0.1:5060"),
+            ("user-agent", reg["user_agent"]), ("from", f"{user}@127.0.0.1"),
+            ("status", "Unregistered"), ("presence-source", "register"),
+            ("event_type", "presence")],
+            calling=("sofia_reg.c", "sofia_reg_handle_register_token", 1742))
+        self.fire("CUSTOM", [
+            ("profile-name", "internal"), ("username", user), ("from-user", user),
+            ("from-host", "127.0.0.1"), ("contact", f'"" <sip:{user}@127.0.0.1:{reg["port"]}>'),
+            ("call-id", reg["call_id"]), ("rpid", "unknown"), ("realm", "127.0.0.1"),
+            ("network-ip", "127.0.0.1"), ("network-port", reg["port"]),
+            ("user-agent", reg["user_agent"]), ("expires", "0"), *self._user_vars(user)],
+            prefix=[("Event-Subclass", "sofia::unregister")],
+            calling=("sofia_reg.c", "sofia_reg_handle_register_token", 1755))
+
+    @staticmethod
+    def _user_vars(user: str) -> list[tuple[str, str]]:
+        """The vanilla directory's parameters and variables of a user 10xx."""
+        return [("sip_number_alias", user), ("sip_auth_username", user),
+                ("sip_auth_realm", "127.0.0.1"), ("number_alias", user), ("user_name", user),
+                ("domain_name", "127.0.0.1"), ("record_stereo", "true"),
+                ("default_gateway", "example.com"), ("default_areacode", "918"),
+                ("transfer_fallback_extension", "operator"),
+                ("toll_allow", "domestic,international,local"), ("accountcode", user),
+                ("user_context", "default"), ("effective_caller_id_name", f"Extension {user}"),
+                ("effective_caller_id_number", user),
+                ("outbound_caller_id_name", "FreeSWITCH"),
+                ("outbound_caller_id_number", "0000000000"), ("callgroup", "techsupport")]
+
     def caller_hangs_up(self, uuid: str, cause: str = "NORMAL_CLEARING") -> None:
         ch = self.channels.get(uuid)
         if ch is not None:
             ch.hangup(cause)
 
     # -- API -----------------------------------------------------------------------------------
+
+    def log_line(self, level: int, text: str, file: str, func: str, line: int) -> None:
+        for s in list(self.log_listeners):
+            s.log(level, text, file, func, line)
 
     def api_expand(self, command: str, arg: str) -> str:
         """``${cmd arg}`` inside an expanded string runs an API command, as in FreeSWITCH."""
