@@ -31,6 +31,10 @@ test: dev postgres-bin lint
 demo: dev postgres-bin
 	$(PY) -m ivr_app.testing.pgcluster run -- $(VENV)/bin/ivr-app demo --data config/demo-data.yaml
 
+## bench: ESL benchmarks (not part of CI), figures written to BENCHMARKS.md
+bench: dev
+	$(PY) -m benchmarks.esl_bench
+
 ## schema-dump: rewrite tests/fixtures/schema.sql from the migrations (after adding a migration)
 schema-dump: dev postgres-bin
 	$(PY) -m ivr_app.testing.pgcluster run -- $(PY) -m ivr_app.testing.schema_dump tests/fixtures/schema.sql

@@ -339,6 +339,10 @@ class Call:
     def send_dtmf(self, digits: str) -> None:
         self.execute("send_dtmf", quote(digits, Target.DTMF, "dtmf"))
 
+    def wait_until_ended(self, timeout: float = BRIDGE_TIMEOUT) -> bool:
+        """Hold the flow until the call is over (parked, queued elsewhere); True if it ended."""
+        return bool(gevent.wait([self._hung_up, self.conn.closed], count=1, timeout=timeout))
+
     # -- the end ------------------------------------------------------------------------------
 
     def finish(self, timeout: float = 5.0) -> Event | None:

@@ -25,7 +25,7 @@ import gevent.event
 import gevent.lock
 
 from ivr_app.esl.errors import CommandTimeout, ConnectionLost
-from ivr_app.esl.events import Event, event_from_message
+from ivr_app.esl.events import Event, PlainEvent, event_from_message
 from ivr_app.esl.wire import Framer, Message, ProtocolError
 
 READ_SIZE = 65536
@@ -52,7 +52,6 @@ class EslConnection:
         self.on_event: Callable[[Event], None] = lambda event: None
         self.on_notice: Callable[[Message], None] = lambda message: None
         self.on_close: Callable[[], None] = lambda: None
-        self.events_seen = 0
 
     def start(self) -> EslConnection:
         self._reader = gevent.spawn(self._read_loop)
@@ -62,13 +61,19 @@ class EslConnection:
 
     def _read_loop(self) -> None:
         reason = "closed by peer"
+        recv, feed, dispatch = self._sock.recv, self._framer.feed_fast, self._dispatch
         try:
             while True:
-                data = self._sock.recv(READ_SIZE)
+                data = recv(READ_SIZE)
                 if not data:
                     break
-                for msg in self._framer.feed(data):
-                    self._dispatch(msg)
+                on_event = self.on_event
+                for item in feed(data):
+                    if type(item) is bytes:  # a plain event's payload: the hot path
+                        on_event(PlainEvent(item))
+                    else:
+                        dispatch(item)
+                        on_event = self.on_event  # a reply may have released a new owner
         except ProtocolError as exc:
             reason = f"protocol error: {exc}"
             self.log.error("esl protocol error, closing", error=str(exc), conn=self.name)
@@ -82,7 +87,6 @@ class EslConnection:
         if ct.startswith("text/event-"):
             event = event_from_message(msg)
             if event is not None:
-                self.events_seen += 1
                 self.on_event(event)
         elif ct in ("command/reply", "api/response"):
             if self._pending:

@@ -18,7 +18,14 @@ import xml.etree.ElementTree as ET
 from typing import Any
 from urllib.parse import unquote
 
-from ivr_app.esl.wire import Message, decode, header_value, parse_headers, parse_headers_multi
+from ivr_app.esl.wire import (
+    Message,
+    _keys,
+    decode,
+    header_value,
+    parse_headers,
+    parse_headers_multi,
+)
 
 
 class Event:
@@ -65,44 +72,88 @@ class Event:
         return f"<{type(self).__name__} {self.name} {self.unique_id or ''}>"
 
 
+def _head_end(payload: bytes) -> int:
+    """Where the header block of a serialized plain event ends.
+
+    Searching for the blank line directly is slow (a line break ends every one of ~100
+    lines). FreeSWITCH writes an inner ``Content-Length`` only when a body follows, as the
+    last header; values never hold a raw line break. So without that header the block ends
+    at the payload's final blank line, and with it, at the first blank line after it."""
+    i = payload.find(b"\nContent-Length: ")
+    if i >= 0:
+        end = payload.find(b"\n\n", i)
+        return end if end >= 0 else len(payload.rstrip(b"\n"))
+    if payload.endswith(b"\n\n"):
+        return len(payload) - 2
+    end = payload.find(b"\n\n")
+    return end if end >= 0 else len(payload.rstrip(b"\n"))
+
+
 class PlainEvent(Event):
-    __slots__ = ("_body", "_headers", "_name", "_uid", "raw_head")
+    """A plain event over its payload bytes: headers are searched in place (never past the
+    blank line that ends them) and decoded one by one, on first use."""
+
+    __slots__ = ("_end_cache", "_headers", "_payload", "_uid", "name")
 
     def __init__(self, payload: bytes):
-        end = payload.find(b"\n\n")
-        if end < 0:
-            head, rest = payload.rstrip(b"\n"), b""
-        else:
-            head, rest = payload[:end], payload[end + 2:]
-        self.raw_head = head
-        length = header_value(head, b"Content-Length")
-        if length is not None and length.isdigit():
-            self._body: bytes = rest[: int(length)]
-        else:
-            self._body = b""
+        self._payload = payload
+        self._end_cache = -1
         self._headers: dict[str, str] | None = None
-        self._name: str | None = None
         self._uid: str | bool | None = False
+        if payload[:12] == b"Event-Name: ":  # nearly always the first line
+            self.name = payload[12:payload.find(b"\n", 12)].decode("latin-1")
+        else:  # CUSTOM / sendevent: Event-Subclass or Command first
+            raw = header_value(payload, b"Event-Name", self._end)
+            self.name = raw.decode("latin-1") if raw is not None else ""
 
     @property
-    def name(self) -> str:
-        if self._name is None:
-            raw = header_value(self.raw_head, b"Event-Name")
-            self._name = raw.decode("latin-1") if raw is not None else ""
-        return self._name
+    def _end(self) -> int:
+        if self._end_cache < 0:
+            self._end_cache = _head_end(self._payload)
+        return self._end_cache
+
+    @property
+    def raw_head(self) -> bytes:
+        return self._payload[:self._end]
 
     @property
     def unique_id(self) -> str | None:
-        if self._uid is False:
-            raw = header_value(self.raw_head, b"Unique-ID")
-            self._uid = decode(raw, True) if raw is not None else None
-        return self._uid  # type: ignore[return-value]
+        uid = self._uid
+        if uid is False:
+            # the hot path of dispatch. Unique-ID sits early in the block; rather than finding
+            # the block's end (a scan of the whole event), check that no inner Content-Length
+            # (FreeSWITCH's last header, right before a body) comes before the match.
+            p = self._payload
+            i = p.find(b"\nUnique-ID: ")
+            if i < 0 or p.find(b"\nContent-Length: ", 0, i) >= 0:
+                uid = None
+            else:
+                j = p.find(b"\n", i + 12)
+                raw = p[i + 12:j]
+                uid = decode(raw, True) if b"%" in raw else raw.decode("latin-1")
+            self._uid = uid
+        return uid  # type: ignore[return-value]
 
     def get(self, name: str, default: str | None = None) -> str | None:
         if self._headers is not None:
             return self._headers.get(name, default)
-        raw = header_value(self.raw_head, name.encode())
-        return decode(raw, True) if raw is not None else default
+        p = self._payload
+        first, later = _keys(name.encode())
+        if p.startswith(first):
+            start = len(first)
+        else:
+            i = p.find(later)
+            # in the header block only: either its end is known, or no inner Content-Length
+            # (the last header, right before a body) comes before the match
+            if i < 0 or (self._end_cache >= 0 and i > self._end_cache) or \
+                    (self._end_cache < 0 and p.find(b"\nContent-Length: ", 0, i) >= 0):
+                return default
+            start = i + len(later)
+        stop = p.find(b"\n", start)
+        raw = p[start:stop] if stop >= 0 else p[start:].rstrip(b"\n")
+        if b"%" in raw:
+            return decode(raw, True)
+        return raw.decode("utf-8", "replace")
 
     @property
     def headers(self) -> dict[str, str]:
@@ -116,7 +167,13 @@ class PlainEvent(Event):
 
     @property
     def body(self) -> str:
-        return self._body.decode("utf-8", "replace")
+        p, end = self._payload, self._end
+        if end + 2 >= len(p):
+            return ""
+        length = header_value(p, b"Content-Length", end)
+        if length is None or not length.isdigit():
+            return ""
+        return p[end + 2:end + 2 + int(length)].decode("utf-8", "replace")
 
 
 def _first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

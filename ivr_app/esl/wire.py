@@ -21,6 +21,7 @@ Limits: a header block over ``max_head`` bytes or a body over ``max_body`` is a 
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote
 
 MAX_HEAD = 256 * 1024
@@ -34,17 +35,32 @@ class ProtocolError(Exception):
     """The byte stream is not Event Socket framing."""
 
 
-def header_value(head: bytes, name: bytes) -> bytes | None:
-    """The raw (undecoded) value of the first header ``name`` in a header block, or None."""
-    if head.startswith(name) and head[len(name):len(name) + 2] == b": ":
-        start = len(name) + 2
+_KEYS: dict[bytes, tuple[bytes, bytes]] = {}
+
+
+def _keys(name: bytes) -> tuple[bytes, bytes]:
+    k = _KEYS.get(name)
+    if k is None:
+        k = _KEYS[name] = (name + b": ", b"\n" + name + b": ")
+        if len(_KEYS) > 4096:  # names come from code, not the wire; this is only a guard
+            _KEYS.clear()
+    return k
+
+
+def header_value(head: bytes, name: bytes, end: int = -1) -> bytes | None:
+    """The raw (undecoded) value of the first header ``name`` in ``head[:end]``, or None."""
+    if end < 0:
+        end = len(head)
+    first, later = _keys(name)
+    if head.startswith(first):
+        start = len(first)
     else:
-        i = head.find(b"\n" + name + b": ")
+        i = head.find(later, 0, end)
         if i < 0:
             return None
-        start = i + len(name) + 3
-    end = head.find(b"\n", start)
-    return head[start:] if end < 0 else head[start:end]
+        start = i + len(later)
+    stop = head.find(b"\n", start, end)
+    return head[start:end] if stop < 0 else head[start:stop]
 
 
 def decode(raw: bytes, urlencoded: bool) -> str:
@@ -88,17 +104,27 @@ def parse_headers_multi(head: bytes, urlencoded: bool) -> list[tuple[str, str]]:
 class Message:
     """One framed message: its header block and its body, decoded only when asked."""
 
-    __slots__ = ("_headers", "body", "head")
+    __slots__ = ("_ct", "_head", "_headers", "body")
 
-    def __init__(self, head: bytes, body: bytes = b""):
-        self.head = head
+    def __init__(self, head: bytes | None, body: bytes = b"", content_type: str | None = None):
+        # head None: an event frame, fully described by its length and content type
+        self._head = head
         self.body = body
+        self._ct = content_type
         self._headers: dict[str, str] | None = None
 
     @property
+    def head(self) -> bytes:
+        if self._head is None:
+            self._head = f"Content-Length: {len(self.body)}\nContent-Type: {self._ct}".encode()
+        return self._head
+
+    @property
     def content_type(self) -> str:
-        raw = header_value(self.head, b"Content-Type")
-        return raw.decode("latin-1") if raw is not None else ""
+        if self._ct is None:
+            raw = header_value(self.head, b"Content-Type")
+            self._ct = raw.decode("latin-1") if raw is not None else ""
+        return self._ct
 
     @property
     def is_serialized_event(self) -> bool:
@@ -126,55 +152,106 @@ class Message:
 class Framer:
     """Incremental framer: ``feed(bytes)`` returns the messages completed by those bytes."""
 
-    __slots__ = ("_buf", "_pending_head", "_pending_len", "max_body", "max_head")
+    __slots__ = ("_pending_ct", "_pending_head", "_pending_len", "_rest", "max_body", "max_head")
 
     def __init__(self, max_head: int = MAX_HEAD, max_body: int = MAX_BODY):
-        self._buf = bytearray()
+        self._rest = b""
         self._pending_head: bytes | None = None
         self._pending_len = 0
+        self._pending_ct: str | None = None
         self.max_head = max_head
         self.max_body = max_body
 
     @property
     def buffered(self) -> int:
-        return len(self._buf)
+        return len(self._rest)
 
     def feed(self, data: bytes) -> list[Message]:
-        buf = self._buf
-        buf += data
-        out: list[Message] = []
+        return [Message(None, m, "text/event-plain") if type(m) is bytes else m
+                for m in self.feed_fast(data)]
+
+    def feed_fast(self, data: bytes) -> list[Message | bytes]:
+        """Like :meth:`feed`, in order, but a plain event comes as its payload ``bytes`` (no
+        Message object): the receive loop's hot path."""
+        out: list[Message | bytes] = []
+        append = out.append
+        head, length, ct = self._pending_head, self._pending_len, self._pending_ct
+        rest = self._rest
         pos = 0
+        if head is not None and rest:
+            # a body was cut by the last read: complete it without copying the whole new read
+            need = length - len(rest)
+            if len(data) < need:
+                self._rest = rest + data
+                return out
+            body = rest + data[:need]
+            if ct == "text/event-plain":
+                append(body)
+            else:
+                append(Message(head, body, ct))
+            head, rest, pos = None, b"", need
+        # immutable bytes: one copy per slice (a bytearray slice would need two)
+        buf = rest + data if rest else bytes(data)
         n = len(buf)
+        find = buf.find
+        match = _EVENT_FRAME
+        max_body = self.max_body
         while True:
-            head = self._pending_head
             if head is None:
-                # FreeSWITCH never sends blank lines between messages; tolerate them anyway
-                while pos < n and buf[pos] == 10:
+                m = match(buf, pos)
+                if m is not None:
+                    # fast path, the event frame: one C-level match instead of a header parse
+                    length = int(m.group(1))
+                    start = m.end()
+                    if length > max_body:
+                        raise ProtocolError(f"Content-Length {length} out of range")
+                    if n - start < length:  # the payload is still on its way
+                        head, ct, pos = buf[pos:start - 2], _CT_NAMES[m.group(2)], start
+                        break
+                    pos = start + length
+                    kind = m.group(2)
+                    if kind == b"text/event-plain":
+                        append(buf[start:pos])
+                    else:
+                        append(Message(None, buf[start:pos], _CT_NAMES[kind]))
+                    continue
+                if pos < n and buf[pos] == 10:
+                    # FreeSWITCH never sends blank lines between messages; tolerate them
                     pos += 1
-                end = buf.find(b"\n\n", pos)
+                    continue
+                end = find(b"\n\n", pos)
                 if end < 0:
                     if n - pos > self.max_head:
                         raise ProtocolError(f"header block over {self.max_head} bytes")
                     break
-                head = bytes(buf[pos:end])
+                head = buf[pos:end]
                 pos = end + 2
+                ct = None
                 raw_len = header_value(head, b"Content-Length")
                 if raw_len is None:
-                    out.append(Message(head))
+                    append(Message(head))
+                    head = None
                     continue
                 try:
                     length = int(raw_len)
                 except ValueError:
                     raise ProtocolError(f"bad Content-Length {raw_len!r}") from None
-                if length < 0 or length > self.max_body:
+                if length < 0 or length > max_body:
                     raise ProtocolError(f"Content-Length {length} out of range")
-                self._pending_head, self._pending_len = head, length
-            length = self._pending_len
             if n - pos < length:
                 break
-            out.append(Message(head, bytes(buf[pos:pos + length])))
+            if ct == "text/event-plain":
+                append(buf[pos:pos + length])
+            else:
+                append(Message(head, buf[pos:pos + length], ct))
             pos += length
-            self._pending_head = None
-        if pos:
-            del buf[:pos]
+            head = None
+        self._pending_head, self._pending_len, self._pending_ct = head, length, ct
+        self._rest = buf[pos:] if pos < n else b""
         return out
+
+
+_EVENT_FRAME = re.compile(
+    rb"Content-Length: (\d{1,9})\nContent-Type: (text/event-(?:plain|json|xml))\n\n").match
+_CT_NAMES = {b"text/event-plain": "text/event-plain", b"text/event-json": "text/event-json",
+             b"text/event-xml": "text/event-xml"}

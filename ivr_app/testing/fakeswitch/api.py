@@ -251,3 +251,37 @@ def echo(fs: FakeSwitch, arg: str) -> str:
 def msleep(fs: FakeSwitch, arg: str) -> str:
     gevent.sleep(int(arg or 0) / 1000.0 * fs.time_factor)
     return "+OK\n"
+
+
+@api("fakeswitch")
+def fakeswitch(fs: FakeSwitch, arg: str) -> str:
+    """The simulator's own commands: the outside world, driven over the Event Socket."""
+    from ivr_app.testing.fakeswitch.originate import BUSY, NEVER_ANSWERS, FarEnd
+
+    words = arg.split(" ")
+    cmd, rest = words[0], words[1:]
+    if cmd == "call" and rest:
+        ch = fs.place_call(rest[0], caller_id_number=rest[1] if len(rest) > 1 else "0000000000",
+                           caller_id_name=" ".join(rest[2:]))
+        return f"+OK {ch.uuid}\n"
+    if cmd == "press" and len(rest) == 2:
+        if fs.channel(rest[0]) is None:
+            return "-ERR No such channel!\n"
+        fs.press(rest[0], rest[1])
+        return "+OK\n"
+    if cmd == "hangup" and rest:
+        if fs.channel(rest[0]) is None:
+            return "-ERR No such channel!\n"
+        fs.caller_hangs_up(rest[0], rest[1] if len(rest) > 1 else "NORMAL_CLEARING")
+        return "+OK\n"
+    if cmd == "far_end" and len(rest) >= 2:
+        how = rest[1]
+        if how == "never":
+            script = NEVER_ANSWERS
+        elif how == "busy":
+            script = BUSY
+        else:
+            script = FarEnd(answer_after=float(how), press=rest[2] if len(rest) > 2 else None)
+        fs.originator.far_end(rest[0], script)
+        return "+OK\n"
+    return "-USAGE: fakeswitch call|press|hangup|far_end ...\n"
