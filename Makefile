@@ -27,9 +27,9 @@ lint: dev
 test: dev postgres-bin lint
 	$(PY) -m pytest
 
-## demo: throwaway PostgreSQL, migrations, the demo data, and what was loaded
+## demo: throwaway PostgreSQL + the FreeSWITCH simulator + ivr-app serve: two narrated calls
 demo: dev postgres-bin
-	$(PY) -m ivr_app.testing.pgcluster run -- $(VENV)/bin/ivr-app demo --data config/demo-data.yaml
+	$(PY) -m ivr_app.testing.pgcluster run -- $(PY) -m ivr_app.testing.demo --data config/demo-data.yaml
 
 ## bench: ESL benchmarks (not part of CI), figures written to BENCHMARKS.md
 bench: dev

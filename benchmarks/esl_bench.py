@@ -194,7 +194,7 @@ def _connect_latency(port: int, count: int, rate: float) -> list[float]:
 
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p / 100.0 * (len(s) - 1)))]
 
 
 def bench_accept(count: int = 500, rate: float = 100.0) -> dict[str, dict[str, float]]:
@@ -248,18 +248,22 @@ def bench_parked_calls(count: int) -> dict[str, float]:
                             "error"], stdout=subprocess.PIPE, text=True)
     line = sim.stdout.readline() if sim.stdout else ""
     sim_port = int(line.rsplit(":", 1)[1])
-    ctl = ControlConnection("127.0.0.1", sim_port, "ClueCon", structlog.get_logger()).start()
+    ctl = ControlConnection("127.0.0.1", sim_port, "ClueCon", structlog.get_logger(),
+                            command_timeout=120, liveness=600).start()
     ctl.wait_connected(10)
     gevent.sleep(0.5)
     base = rss_kib()
     t0 = time.perf_counter()
-    pending = []
-    for i in range(count):
-        pending.append(gevent.spawn(ctl.api, f"fakeswitch call 7000 +7495{i:07d}"))
-        if len(pending) >= 200:
-            gevent.joinall(pending)
-            pending = []
-    gevent.joinall(pending)
+    batch = 100
+    for first in range(0, count, batch):
+        # one batch at a time, and only once the app holds the previous one: the simulator
+        # (one Python process) is the slow side here, not the app being measured
+        jobs = [gevent.spawn(ctl.api, f"fakeswitch call 7000 +7495{i:07d}")
+                for i in range(first, min(count, first + batch))]
+        gevent.joinall(jobs)
+        deadline = time.time() + 60
+        while len(server.live) < min(count, first + batch) and time.time() < deadline:
+            gevent.sleep(0.05)
     deadline = time.time() + 300
     while len(server.live) < count and time.time() < deadline:
         gevent.sleep(0.2)

@@ -1,7 +1,7 @@
 """Composition root: builds the process's parts once from the configuration and runs them.
 
-``App`` owns the database pool and the group of live call greenlets (the outbound-socket
-listener and the control connection plug in here). Signals: SIGTERM/SIGINT stop it, letting
+``App`` owns the database pool, the control connection to FreeSWITCH, the outbound-socket
+listener and the group of live call greenlets. Signals: SIGTERM/SIGINT stop it, letting
 live calls finish up to ``service.shutdown_grace_seconds``; SIGHUP reloads the configuration,
 keeping the last good one when the new file is invalid.
 """
@@ -24,6 +24,11 @@ from ivr_app import logs
 from ivr_app.db import migrations
 from ivr_app.db.pool import make_pool
 from ivr_app.errors import ConfigError, IvrAppError
+from ivr_app.esl.call import Call
+from ivr_app.esl.control import ControlConnection
+from ivr_app.esl.outbound import OutboundServer
+from ivr_app.handlers import welcome
+from ivr_app.handlers.context import HandlerContext
 
 # Settings read once at start: a reload that changes them is logged as needing a restart.
 RESTART_SECTIONS = ("esl", "outbound", "database")
@@ -39,16 +44,36 @@ class App:
     def __post_init__(self) -> None:
         self.calls = gevent.pool.Group()
         self.pool: ConnectionPool | None = None
+        self.control: ControlConnection | None = None
+        self.outbound: OutboundServer | None = None
         self._stop = gevent.event.Event()
         self.reloads = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> None:
-        self.pool = make_pool(self.config.database, application_name=self.config.node_name)
+    def start(self, telephony: bool = True) -> None:
+        cfg = self.config
+        self.pool = make_pool(cfg.database, application_name=cfg.node_name)
         self.pool.open(wait=False)
         gevent.spawn(self._check_schema)
-        self.log.info("started", node=self.config.node_name, config=self.config.source)
+        if telephony:
+            self.control = ControlConnection(
+                cfg.esl.host, cfg.esl.port, cfg.esl.password, self.log,
+                connect_timeout=cfg.esl.connect_timeout_seconds,
+                reconnect_min=cfg.esl.reconnect_min_seconds,
+                reconnect_max=cfg.esl.reconnect_max_seconds,
+                liveness=cfg.esl.liveness_seconds).start()
+            self.outbound = OutboundServer(cfg.outbound.host, cfg.outbound.port,
+                                           self._handle_call, self.log,
+                                           max_calls=cfg.outbound.max_calls,
+                                           calls=self.calls).start()
+        self.log.info("started", node=cfg.node_name, config=cfg.source,
+                      outbound_port=self.outbound.port if self.outbound else None)
+
+    def _handle_call(self, call: Call) -> None:
+        """Every call handed over by the dialplan: pick its flow and run it."""
+        ctx = HandlerContext(self.config, self.pool, call.log)
+        welcome.handle(call, ctx)
 
     def _check_schema(self) -> None:
         assert self.pool is not None
@@ -107,6 +132,8 @@ class App:
 
     def shutdown(self) -> None:
         grace = self.config.service.shutdown_grace_seconds
+        if self.outbound is not None:
+            self.outbound.close()  # no new calls; the live ones may finish
         live = len(self.calls)
         self.log.info("stopping", live_calls=live, grace_seconds=grace)
         if live:
@@ -114,6 +141,8 @@ class App:
             if len(self.calls):
                 self.log.warning("grace period over, cutting calls", cut=len(self.calls))
                 self.calls.kill(block=True, timeout=5)
+        if self.control is not None:
+            self.control.stop()
         if self.pool is not None:
             self.pool.close(timeout=5)
         self.log.info("stopped")

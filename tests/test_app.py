@@ -20,7 +20,7 @@ def app(database_url):
     cfg = config.load(None, {"DATABASE_URL": database_url,
                              "IVR_APP_SERVICE_SHUTDOWN_GRACE_SECONDS": "0.5"})
     a = App(cfg, None, {}, logs.get_logger("app"))
-    a.start()
+    a.start(telephony=False)
     a.output = out  # type: ignore[attr-defined]
     return a
 

@@ -52,7 +52,8 @@ class LogReader:
 @pytest.fixture
 def serve(tmp_path, database_url):
     cfg = tmp_path / "ivr-app.yaml"
-    cfg.write_text("logging:\n  format: json\nservice:\n  shutdown_grace_seconds: 2\n")
+    cfg.write_text("logging:\n  format: json\nservice:\n  shutdown_grace_seconds: 2\n"
+                   "outbound:\n  port: 0\nesl:\n  port: 1\n")
     env = dict(os.environ, DATABASE_URL=database_url)
     # the real threads of this test process must not be gevent's fakes
     proc = subprocess.Popen([str(VENV_BIN / "ivr-app"), "serve", "--config", str(cfg)],
@@ -77,7 +78,7 @@ def test_sighup_reload_and_sigterm(serve):
     rejected = log.wait_for("config reload rejected, keeping the last good config")
     assert rejected["problem"] == f"{cfg}:4: esl.port: must be an integer 1-65535"
 
-    cfg.write_text("logging:\n  format: json\nesl:\n  port: 8022\n")
+    cfg.write_text("logging:\n  format: json\noutbound:\n  port: 0\nesl:\n  port: 8022\n")
     proc.send_signal(signal.SIGHUP)
     reloaded = log.wait_for("config reloaded")
     assert reloaded["needs_restart"] == ["esl"]

@@ -149,8 +149,9 @@ class ControlConnection:
             except AuthFailed as exc:
                 self.log.error("FreeSWITCH refused the ESL password", error=str(exc))
             except (OSError, EslError) as exc:
-                self.log.warning("control connection failed", error=str(exc),
-                                 retry_in=round(delay, 2))
+                if not self._stopping:
+                    self.log.warning("control connection failed", error=str(exc),
+                                     retry_in=round(delay, 2))
             finally:
                 self.connected.clear()
                 if self._conn is not None:

@@ -86,6 +86,8 @@ def play(ch: Channel, path: str, *, dtmf_stops: bool = False) -> str:
         ch.switch.log.info("fakeswitch: file not found", path=path)
         return "FILE NOT FOUND"
     ch.switch.played.append((ch.uuid, path))
+    for observe in ch.switch.play_observers:
+        observe(ch, path)
     why = ch.wait(seconds, dtmf=dtmf_stops)
     played = seconds if why == "done" else 0.0
     samples = int(played * 8000) if played != media.FOREVER else 0
@@ -113,9 +115,7 @@ def endless_playback(ch: Channel, data: str) -> str:
 
 @app("say")
 def say(ch: Channel, data: str) -> None:
-    words = fsstrings.separate(data)
-    text = " ".join(words[3:]) if len(words) > 3 else ""
-    play(ch, f"say:{text}")
+    play(ch, "say:" + " ".join(fsstrings.separate(data)))
 
 
 @app("park")

@@ -121,8 +121,7 @@ class EslSession:
         if self.closed.is_set():
             return
         self.closed.set()
-        if self in self.switch.listeners:
-            self.switch.listeners.remove(self)
+        self.switch.unsubscribe(self)
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
@@ -147,11 +146,9 @@ class EslSession:
                     send = True
             if not send:
                 return False
-        if self.myevents or self.channel is not None:
+        if self.myevents:
             uid = next((v for k, v in headers if k == "Unique-ID"), None)
-            if self.channel is not None and uid != self.channel.uuid:
-                return False
-            if uid is None:
+            if uid is None or (self.channel is not None and uid != self.channel.uuid):
                 return False
         return True
 
@@ -203,8 +200,7 @@ class EslSession:
             pass
         finally:
             self.exited.set()
-            if self in self.switch.listeners:
-                self.switch.listeners.remove(self)
+            self.switch.unsubscribe(self)
             self.close()
 
     def command(self, msg: Message) -> None:
@@ -254,8 +250,7 @@ class EslSession:
         elif cmd == "noevents":
             self.events.clear()
             self.all_events = False
-            if self in self.switch.listeners:
-                self.switch.listeners.remove(self)
+            self.switch.unsubscribe(self)
             self.send(serialize.reply("+OK no longer listening for events"))
         elif cmd == "filter":
             self._filter(arg)
@@ -322,8 +317,7 @@ class EslSession:
                 self.events.add("CUSTOM")
             else:
                 self.events.add(w)
-        if self not in self.switch.listeners:
-            self.switch.listeners.append(self)
+        self.switch.subscribe(self)
         self.send(serialize.reply(f"+OK event listener enabled {fmt}"))
 
     def _myevents(self, arg: str) -> None:
@@ -337,6 +331,7 @@ class EslSession:
                 self.send(serialize.reply("-ERR invalid uuid"))
                 return
             self.channel = ch
+            self.switch.control(self, ch)
             # FreeSWITCH cuts the format word off before checking it: always plain here
         elif "json" in arg.lower():
             self.format = "json"
@@ -344,8 +339,7 @@ class EslSession:
             self.format = "xml"
         self.events |= MYEVENTS
         self.myevents = True
-        if self not in self.switch.listeners:
-            self.switch.listeners.append(self)
+        self.switch.subscribe(self)
         self.send(serialize.reply("+OK Events Enabled"))
 
     def _filter(self, arg: str) -> None:
@@ -414,6 +408,7 @@ def run_outbound_socket(ch: Channel, data: str) -> str:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     ch.vars["socket_host"] = host or "127.0.0.1"
     session = EslSession(ch.switch, sock, outbound=True, channel=ch)
+    ch.switch.control(session, ch)
     reader = gevent.spawn(session.serve)
     ch.parked = True
     try:

@@ -37,8 +37,8 @@ def duration(path: str, sound_dirs: tuple[Path, ...] = ()) -> float | None:
         return FOREVER if ms < 0 else ms / 1000.0
     if path.startswith("local_stream://"):
         return FOREVER
-    if path.startswith("say:"):
-        return 0.4 * max(1, len(path[4:].split()))
+    if path.startswith("say:"):  # say:<module> <type> <method> [<gender>] <text>
+        return 0.4 * max(1, len(path[4:].split()[-1]))
     candidates = [Path(path)] if os.path.isabs(path) else [d / path for d in sound_dirs]
     for p in candidates:
         if p.is_file():

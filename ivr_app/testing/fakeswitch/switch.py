@@ -55,12 +55,21 @@ class FakeSwitch:
         self._recent_creates: list[float] = []
         self.played: list[tuple[str, str]] = []  # (channel uuid, path) of everything played
         self.listeners: list[Any] = []  # EslSession objects with events enabled
+        # sessions with `myevents` bound to one channel, by its UUID: an event is offered
+        # only to the sessions that can want it (10,000 outbound sockets must not each be
+        # asked about every event)
+        self.bound: dict[str, list[Any]] = {}
+        # sessions controlling a channel (outbound socket, inbound `myevents <uuid>`)
+        self.controlling: dict[str, list[Any]] = {}
         self.log_listeners: list[Any] = []  # EslSession objects with `log N` on
         self.server = EslServer(self)
         self.recorder = Recorder(self)
         self.originator = Originator(self)
         self.reloadxml_hook: Callable[[], str] | None = None
         self.registrations: dict[str, dict[str, str]] = {}
+        # in-process watchers of every event (the demo's narration); not on the wire
+        self.observers: list[Callable[[str, list[tuple[str, str]]], None]] = []
+        self.play_observers: list[Callable[[Channel, str], None]] = []  # every file played
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -101,8 +110,35 @@ class FakeSwitch:
              prefix: list[tuple[str, str]] | None = None) -> None:
         full = (prefix or []) + self.base_headers(name, calling) + headers
         subclass = next((v for k, v in full if k == "Event-Subclass"), None)
-        for listener in list(self.listeners):
+        for observe in self.observers:
+            observe(name, full)
+        targets = list(self.listeners)
+        if self.bound:
+            uid = next((v for k, v in headers if k == "Unique-ID"), None)
+            if uid is not None and uid in self.bound:
+                targets += self.bound[uid]
+        for listener in targets:
             listener.deliver(name, subclass, full, body)
+
+    def subscribe(self, session: Any) -> None:
+        """(Re)file an event-enabled session where fire() will find it."""
+        self.unsubscribe(session)
+        if session.myevents and session.channel is not None:
+            self.bound.setdefault(session.channel.uuid, []).append(session)
+        else:
+            self.listeners.append(session)
+
+    def unsubscribe(self, session: Any) -> None:
+        if session in self.listeners:
+            self.listeners.remove(session)
+        for uuid, sessions in list(self.bound.items()):
+            if session in sessions:
+                sessions.remove(session)
+                if not sessions:
+                    del self.bound[uuid]
+
+    def control(self, session: Any, channel: Channel) -> None:
+        self.controlling.setdefault(channel.uuid, []).append(session)
 
     # -- channels ------------------------------------------------------------------------------
 
@@ -115,8 +151,8 @@ class FakeSwitch:
 
     def session_ended(self, ch: Channel) -> None:
         """HANGUP_COMPLETE was fired: session-bound sockets get their disconnect/linger."""
-        for listener in list(self.listeners):
-            listener.channel_gone(ch)
+        for session in self.controlling.pop(ch.uuid, []):
+            session.channel_gone(ch)
 
     def admit(self) -> str | None:
         """None if a new session may start, else the hangup cause (max-sessions / sps)."""

@@ -1,0 +1,41 @@
+"""What every call handler gets besides its Call: configuration and the services it may use.
+
+Built once by the composition root (ivr_app/app.py) and passed in; no module-level state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ivr_app.config import Config
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class HandlerContext:
+    config: Config
+    pool: ConnectionPool | None
+    log: Any
+    db_wait_seconds: float = 1.0
+
+    def db(self, what: str, fn: Callable[[psycopg.Connection], T], default: T,
+           log: Any = None) -> T:
+        """Run ``fn`` on a pooled connection. A database outage or a slow query (the pool's
+        statement_timeout) gives ``default``: a call never fails because PostgreSQL did."""
+        log = log or self.log
+        if self.pool is None:
+            return default
+        try:
+            with self.pool.connection(timeout=self.db_wait_seconds) as conn:
+                return fn(conn)
+        except (psycopg.Error, PoolTimeout) as exc:
+            log.warning("database unavailable for the call, going on without it", what=what,
+                        error=str(exc).strip().splitlines()[0] if str(exc).strip() else
+                        type(exc).__name__)
+            return default
