@@ -71,6 +71,7 @@ class FakeCall:
 def _pump(data: bytes, repeat: int):
     a, b = socket.socketpair()
     a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
 
     def write() -> None:
         for _ in range(repeat):

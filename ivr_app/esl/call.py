@@ -67,6 +67,7 @@ class Call:
         self._event_waiters: list[tuple[Callable[[Event], bool], gevent.event.AsyncResult]] = []
         self._listeners: dict[str, list[Callable[[Event], None]]] = {}
         self.dtmf: gevent.queue.Queue[str] = gevent.queue.Queue()
+        self._continue_on_fail = False
         conn.on_event = self._on_event
         conn.on_notice = self._on_notice
         conn.on_close = self._on_close
@@ -299,7 +300,13 @@ class Call:
         return None if value == "_undef_" else value
 
     def bridge(self, dial: DialString, timeout: float = BRIDGE_TIMEOUT) -> BridgeOutcome:
-        """Bridge to the dial string; returns when the bridge attempt or conversation is over."""
+        """Bridge to the dial string; returns when the bridge attempt or conversation is over.
+
+        ``continue_on_fail`` is set first: without it FreeSWITCH hangs the caller up when the
+        bridge fails with most causes (switch_channel_handle_cause), and no fallback could run."""
+        if not self._continue_on_fail:
+            self.set("continue_on_fail", "true")
+            self._continue_on_fail = True
         ev = self.execute("bridge", quote(dial.render(), Target.APP_ARG, "dial string"),
                           timeout=timeout)
         assert ev is not None

@@ -11,17 +11,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ivr_app.esl.quoting import Target, quote
+from ivr_app.esl.quoting import Target, UnsafeValue, quote
 
 
 def _vars(values: Mapping[str, object], what: str) -> str:
+    """``a=1,b=2``; when a value holds a comma, ``^^;a=1;b=x,y`` (FreeSWITCH's way to change
+    the separator inside {} and [], switch_event_create_brackets)."""
     parts = []
     for name, value in values.items():
         if isinstance(value, bool):
             value = "true" if value else "false"
         parts.append(f"{quote(name, Target.VAR_NAME, what)}="
                      f"{quote(str(value), Target.DIAL_VAR, f'{what} {name}')}")
-    return ",".join(parts)
+    if not any("," in p for p in parts):
+        return ",".join(parts)
+    if any(";" in p for p in parts):
+        raise UnsafeValue(f"{what}: values hold both ',' and ';': no separator is left")
+    return "^^;" + ";".join(parts)
 
 
 @dataclass(frozen=True)

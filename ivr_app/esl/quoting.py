@@ -49,7 +49,9 @@ _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # user/1001, +74951234567, 1001, sofia/gateway/gw1/+7495..., loopback/7100/public, error/USER_BUSY
 _DIAL_TARGET = re.compile(r"^[A-Za-z0-9+*#_.@:/=%-]{1,200}$")
-_DIAL_VAR = re.compile(r"^[A-Za-z0-9 +*#_.@:/%-]{0,200}$")
+# () , ; for values such as tone_stream://%(300,0,440); a , in a value makes dialstring.py
+# switch the variable separator with FreeSWITCH's ^^ syntax
+_DIAL_VAR = re.compile(r"^[A-Za-z0-9 +*#_.@:/%(),;=-]{0,200}$")
 _DTMF = re.compile(r"^[0-9*#A-Da-dwW]{1,64}$")
 
 

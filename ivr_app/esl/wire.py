@@ -194,10 +194,19 @@ class Framer:
         buf = rest + data if rest else bytes(data)
         n = len(buf)
         find = buf.find
-        match = _EVENT_FRAME
+        match, plain = _EVENT_FRAME, _PLAIN_FRAME
         max_body = self.max_body
         while True:
             if head is None:
+                m = plain(buf, pos)
+                if m is not None:
+                    # fastest path, a plain event frame
+                    length = int(m[1])
+                    start = m.end()
+                    if length <= max_body and n - start >= length:
+                        pos = start + length
+                        append(buf[start:pos])
+                        continue
                 m = match(buf, pos)
                 if m is not None:
                     # fast path, the event frame: one C-level match instead of a header parse
@@ -251,6 +260,7 @@ class Framer:
         return out
 
 
+_PLAIN_FRAME = re.compile(rb"Content-Length: (\d{1,9})\nContent-Type: text/event-plain\n\n").match
 _EVENT_FRAME = re.compile(
     rb"Content-Length: (\d{1,9})\nContent-Type: (text/event-(?:plain|json|xml))\n\n").match
 _CT_NAMES = {b"text/event-plain": "text/event-plain", b"text/event-json": "text/event-json",

@@ -87,7 +87,8 @@ def test_prompt_with_spaces_is_quoted_as_one_word():
     ("1001|user/1002", Target.DIAL_TARGET),
     ("{ignore_early_media=true}user/1", Target.DIAL_TARGET),
     ("+7495${x}", Target.DIAL_TARGET),
-    ("a,b", Target.DIAL_VAR),
+    ("a|b", Target.DIAL_VAR),
+    ("{x}", Target.DIAL_VAR),
     ("x}user/666", Target.DIAL_VAR),
     ("12a$", Target.DTMF),
     ("my var", Target.VAR_NAME),
@@ -138,3 +139,21 @@ def test_regex_words_reach_the_application_unchanged(pattern):
 def test_regex_that_freeswitch_would_mangle_is_refused(pattern):
     with pytest.raises(UnsafeValue):
         quote(pattern, Target.REGEX)
+
+
+def test_dial_string_switches_separator_for_values_with_commas():
+    from ivr_app.esl.dialstring import DialString, Leg
+    from ivr_app.testing.fakeswitch.originate import parse
+
+    dial = DialString.simultaneous(
+        [Leg("user/1001"),
+         Leg("sofia/gateway/gw1/+79161110001",
+             {"group_confirm_key": "1", "group_confirm_file": "tone_stream://%(300,0,440)"})],
+        ignore_early_media=True).render()
+    assert dial == ("{ignore_early_media=true}user/1001,[^^;group_confirm_key=1;"
+                    "group_confirm_file=tone_stream://%(300,0,440)]sofia/gateway/gw1/+79161110001")
+    ((gvars, groups),) = parse(dial)
+    assert gvars == {"ignore_early_media": "true"}
+    assert [leg.target for leg in groups[0]] == ["user/1001", "sofia/gateway/gw1/+79161110001"]
+    assert groups[0][1].variables == {"group_confirm_key": "1",
+                                      "group_confirm_file": "tone_stream://%(300,0,440)"}

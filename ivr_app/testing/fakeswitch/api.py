@@ -118,9 +118,6 @@ def uuid_transfer(fs: FakeSwitch, arg: str) -> str:
         return "-ERR No such channel!\n"
     dest = words[-3] if len(words) >= 4 else words[1]
     context = words[-1] if len(words) >= 4 else ch.profile["context"]
-    ch.profile["destination"] = dest
-    ch.profile["context"] = context
-    ch.interrupt.set()
     fs.transfer(ch, dest, context)
     return "+OK\n"
 

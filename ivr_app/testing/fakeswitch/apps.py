@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 
 from ivr_app.testing.fakeswitch import fsstrings, media
-from ivr_app.testing.fakeswitch.channel import Channel, Hangup, uepoch
+from ivr_app.testing.fakeswitch.channel import Channel, Hangup
 
 App = Callable[[Channel, str], str | None]
 APPS: dict[str, App] = {}
@@ -211,9 +211,6 @@ def transfer(ch: Channel, data: str) -> None:
     words = fsstrings.separate(data)
     dest = words[0] if words else ""
     context = words[2] if len(words) > 2 else ch.profile["context"]
-    ch.times["transfer"] = uepoch()
-    ch.profile["destination"] = dest
-    ch.profile["context"] = context
     ch.switch.transfer(ch, dest, context)
 
 

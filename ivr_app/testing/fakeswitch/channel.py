@@ -104,6 +104,7 @@ class Channel:
         self.destroyed = gevent.event.Event()
         self.exec_queue: gevent.queue.Queue[tuple[str, str, str | None]] = gevent.queue.Queue()
         self.exec_ready = gevent.event.Event()
+        self.transfer_pending = False  # a transfer leaves the running app and hunts again
         self.parked = False
         self.other: Channel | None = None  # the bridged peer
         self.partner: Channel | None = None  # the other half of a loopback pair
@@ -244,7 +245,8 @@ class Channel:
         fired = gevent.wait(events, timeout=timeout, count=1)
         self.check()
         if self.interrupt in fired and self.interrupt.is_set():
-            self.interrupt.clear()
+            if not self.transfer_pending:
+                self.interrupt.clear()
             return "break"
         if dtmf and self.dtmf:
             return "dtmf"
@@ -373,7 +375,8 @@ class Channel:
 
     def serve_queue(self, until: gevent.event.Event | None = None) -> None:
         """Run queued applications in order until the channel hangs up or ``until`` is set."""
-        while self.ready and not (until is not None and until.is_set()):
+        while self.ready and not self.transfer_pending and \
+                not (until is not None and until.is_set()):
             if self.exec_queue.empty():
                 self.exec_ready.clear()
                 waits = [self.exec_ready, self.hungup] + ([until] if until is not None else [])

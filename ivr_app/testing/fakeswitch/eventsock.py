@@ -426,6 +426,9 @@ def run_outbound_socket(ch: Channel, data: str) -> str:
         ch.parked = False
         ch.fire("CHANNEL_UNPARK")
     if not ch.hungup.is_set():
+        # the channel left the socket (transfer, or the app said exit): the app is told
+        if not session.exited.is_set():
+            session.send(serialize.disconnect_notice(ch.uuid))
         session.close()
         reader.kill(block=False)
     return ch.vars.get("current_application_response", "_none_")

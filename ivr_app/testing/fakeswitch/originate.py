@@ -84,8 +84,11 @@ def _split_top(text: str, sep: str) -> list[str]:
 
 
 def _vars(block: str) -> dict[str, str]:
+    sep = ","
+    if block.startswith("^^") and len(block) > 2:
+        sep, block = block[2], block[3:]
     out = {}
-    for item in _split_top(block, ","):
+    for item in _split_top(block, sep):
         name, _, value = item.partition("=")
         if name.strip():
             out[name.strip()] = fsstrings.separate(value)[0] if value else ""
@@ -163,8 +166,13 @@ class Originator:
             winner, cause = self._group(gvars, group, caller, deadline, cancel, shared)
             if winner is not None:
                 return winner, "SUCCESS"
-            if cancel.is_set():
-                return None, "LOSE_RACE"
+            if shared is not None and shared.ready():
+                return None, "LOSE_RACE"  # another enterprise group won
+            if time.monotonic() >= deadline:
+                return None, "NO_ANSWER"  # originate_timeout: the whole attempt is over
+            if caller is not None and not caller.ready:
+                return None, "ORIGINATOR_CANCEL"
+            cancel = gevent.event.Event() if shared is None else cancel
         return None, cause
 
     def _group(self, gvars: dict[str, str], group: list[LegSpec], caller: Channel | None,
@@ -227,9 +235,14 @@ class Originator:
             until = leg_deadline if answer_at is None else min(answer_at, leg_deadline)
             gevent.wait(stop, count=1, timeout=max(0.0, until - time.monotonic()))
             if cancel.is_set() or won.ready() or (caller is not None and not caller.ready):
-                leg.hangup("ORIGINATOR_CANCEL" if caller is not None and not caller.ready
-                           else "LOSE_RACE")
-                return leg.hangup_cause or "LOSE_RACE"
+                if caller is not None and not caller.ready:
+                    cause = "ORIGINATOR_CANCEL"
+                elif not won.ready() and time.monotonic() >= deadline:
+                    cause = "NO_ANSWER"  # originate_timeout ran out
+                else:
+                    cause = "LOSE_RACE"
+                leg.hangup(cause)
+                return cause
             if answer_at is None or time.monotonic() < answer_at - 0.001:
                 cause = "ALLOTTED_TIMEOUT" if leg_timeout else "NO_ANSWER"
                 leg.hangup(cause)

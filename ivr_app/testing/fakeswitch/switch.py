@@ -8,7 +8,6 @@ the application's outbound listener.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 import uuid as uuid_mod
@@ -195,6 +194,16 @@ class FakeSwitch:
             ch.finish()
 
     def route(self, ch: Channel) -> None:
+        """Hunt the dialplan and run the actions; a transfer hunts again (CS_ROUTING)."""
+        while True:
+            self._route_once(ch)
+            if not (ch.transfer_pending and ch.ready):
+                return
+            ch.transfer_pending = False
+            ch.interrupt.clear()
+            ch.set_state("CS_ROUTING")
+
+    def _route_once(self, ch: Channel) -> None:
         """Hunt the dialplan and run the actions; no route: NO_ROUTE_DESTINATION."""
         fields = {"destination_number": ch.profile["destination"],
                   "caller_id_number": ch.profile["caller_id_number"],
@@ -210,18 +219,20 @@ class FakeSwitch:
         ch.call_state = "RINGING"
         try:
             for app_name, data in actions:
-                if not ch.ready:
+                if not ch.ready or ch.transfer_pending:
                     break
                 ch.execute(app_name, data)
         except Hangup:
             pass
 
     def transfer(self, ch: Channel, destination: str, context: str) -> None:
-        gevent.spawn(self._transfer, ch)
-
-    def _transfer(self, ch: Channel) -> None:
-        with contextlib.suppress(Hangup):
-            self.route(ch)
+        """Leave whatever the channel runs (socket app, park, playback) and hunt again."""
+        ch.times["transfer"] = uepoch()
+        ch.profile["destination"] = destination
+        ch.profile["context"] = context
+        ch.transfer_pending = True
+        ch.interrupt.set()
+        ch.exec_ready.set()
 
     def channel(self, uuid: str) -> Channel | None:
         return self.channels.get(uuid)
