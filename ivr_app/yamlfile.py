@@ -53,10 +53,22 @@ class Located:
         return f"{where}: {dotted(path)}: {message}" if path else f"{where}: {message}"
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without implicit timestamps: ``2026-12-31`` stays text and the validators
+    that want a date parse it, with a file:line error when it is not one (PyYAML would raise
+    a bare ValueError from deep inside for ``2026-13-01``)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def loads(text: str, source: str) -> Located:
     """Parse ``text``; raise :class:`ConfigError` naming ``source`` and the line on bad YAML."""
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         try:
             node = loader.get_single_node()
             data = loader.construct_document(node) if node is not None else None
@@ -69,6 +81,8 @@ def loads(text: str, source: str) -> Located:
         raise ConfigError([f"{source}{line}: YAML syntax error: {problem}"]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"{source}: YAML error: {exc}"]) from None
+    except (ValueError, TypeError) as exc:  # a scalar PyYAML could not construct
+        raise ConfigError([f"{source}: invalid value: {exc}"]) from None
     lines: dict[KeyPath, int] = {}
     problems: list[str] = []
     if node is not None:
