@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: dev test lint demo bench schema-dump clean postgres-bin
+.PHONY: dev test lint demo bench schema-dump clean tools
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,20 +15,20 @@ $(STAMP): setup.cfg pyproject.toml
 ## dev: virtualenv with an editable install and the dev tools
 dev: $(STAMP)
 
-## postgres-bin: make sure the PostgreSQL server binaries exist (installs the Debian package if not)
-postgres-bin:
-	@sh scripts/ensure-postgres.sh
+## tools: PostgreSQL, espeak-ng and sox from Debian packages when missing
+tools:
+	@sh scripts/ensure-tools.sh
 
 ## lint: ruff
 lint: dev
 	$(VENV)/bin/ruff check .
 
 ## test: lint + the whole test suite (starts a throwaway PostgreSQL when DATABASE_URL does not answer)
-test: dev postgres-bin lint
+test: dev tools lint
 	$(PY) -m pytest
 
 ## demo: throwaway PostgreSQL + the FreeSWITCH simulator + ivr-app serve: two narrated calls
-demo: dev postgres-bin
+demo: dev tools
 	$(PY) -m ivr_app.testing.pgcluster run -- $(PY) -m ivr_app.testing.demo --data config/demo-data.yaml
 
 ## bench: ESL benchmarks (not part of CI), figures written to BENCHMARKS.md
@@ -36,7 +36,7 @@ bench: dev
 	$(PY) -m benchmarks.esl_bench
 
 ## schema-dump: rewrite tests/fixtures/schema.sql from the migrations (after adding a migration)
-schema-dump: dev postgres-bin
+schema-dump: dev tools
 	$(PY) -m ivr_app.testing.pgcluster run -- $(PY) -m ivr_app.testing.schema_dump tests/fixtures/schema.sql
 
 clean:

@@ -8,6 +8,7 @@ keeping the last good one when the new file is invalid.
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,15 +21,18 @@ import gevent.pool
 from psycopg_pool import ConnectionPool
 
 from ivr_app import config as config_mod
-from ivr_app import logs
+from ivr_app import logs, menus
 from ivr_app.db import migrations
 from ivr_app.db.pool import make_pool
 from ivr_app.errors import ConfigError, IvrAppError
 from ivr_app.esl.call import Call
 from ivr_app.esl.control import ControlConnection
 from ivr_app.esl.outbound import OutboundServer
-from ivr_app.handlers import welcome
+from ivr_app.handlers import ivr
 from ivr_app.handlers.context import HandlerContext
+from ivr_app.menus import MenuSet
+from ivr_app.prompts import PromptStore
+from ivr_app.screenpop import ScreenPop
 
 # Settings read once at start: a reload that changes them is logged as needing a restart.
 RESTART_SECTIONS = ("esl", "outbound", "database")
@@ -45,14 +49,26 @@ class App:
         self.calls = gevent.pool.Group()
         self.pool: ConnectionPool | None = None
         self.control: ControlConnection | None = None
+        self.menus: MenuSet | None = None
+        self.prompts: PromptStore | None = None
+        self.screen_pop: ScreenPop | None = None
         self.outbound: OutboundServer | None = None
         self._stop = gevent.event.Event()
         self.reloads = 0
+        self.clock = lambda: dt.datetime.now(dt.UTC)  # business hours read it; tests set it
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    def load_ivr(self, cfg: config_mod.Config) -> tuple[MenuSet, PromptStore]:
+        """The menus and their prompts, checked: a problem here stops the start (or reload)."""
+        menu_set = menus.load(cfg.path(cfg.ivr.menus))
+        store = PromptStore(cfg.path(cfg.ivr.sounds_dir), cfg.path(cfg.ivr.prompt_cache_dir))
+        store.check(menu_set)
+        return menu_set, store
+
     def start(self, telephony: bool = True) -> None:
         cfg = self.config
+        self.menus, self.prompts = self.load_ivr(cfg)
         self.pool = make_pool(cfg.database, application_name=cfg.node_name)
         self.pool.open(wait=False)
         gevent.spawn(self._check_schema)
@@ -63,6 +79,7 @@ class App:
                 reconnect_min=cfg.esl.reconnect_min_seconds,
                 reconnect_max=cfg.esl.reconnect_max_seconds,
                 liveness=cfg.esl.liveness_seconds).start()
+            self.screen_pop = ScreenPop(cfg.screen_pop, self.control, self.log)
             self.outbound = OutboundServer(cfg.outbound.host, cfg.outbound.port,
                                            self._handle_call, self.log,
                                            max_calls=cfg.outbound.max_calls,
@@ -71,9 +88,11 @@ class App:
                       outbound_port=self.outbound.port if self.outbound else None)
 
     def _handle_call(self, call: Call) -> None:
-        """Every call handed over by the dialplan: pick its flow and run it."""
-        ctx = HandlerContext(self.config, self.pool, call.log)
-        welcome.handle(call, ctx)
+        """Every call handed over by the dialplan runs the IVR."""
+        ctx = HandlerContext(self.config, self.pool, call.log, menus=self.menus,
+                             prompts=self.prompts, screen_pop=self.screen_pop,
+                             clock=self.clock)
+        ivr.handle(call, ctx)
 
     def _check_schema(self) -> None:
         assert self.pool is not None
@@ -100,6 +119,7 @@ class App:
         self.reloads += 1
         try:
             new = config_mod.load(self.config_path, self.environ)
+            new_menus, new_prompts = self.load_ivr(new)
         except ConfigError as exc:
             for problem in exc.problems:
                 self.log.error("config reload rejected, keeping the last good config",
@@ -108,6 +128,7 @@ class App:
         needs_restart = [s for s in RESTART_SECTIONS
                          if getattr(new, s) != getattr(self.config, s)]
         self.config = new
+        self.menus, self.prompts = new_menus, new_prompts  # new calls get the new menus
         logs.configure(new.logging.level, new.logging.format)
         self.log.info("config reloaded", config=new.source,
                       needs_restart=needs_restart or None)

@@ -175,6 +175,45 @@ def db_load(ctx: Context, file: str) -> None:
                f"{r.customers} customers ({r.phones} numbers) from {file}")
 
 
+# ----------------------------------------------------------------------------- prompts
+
+
+@cli.group("prompts")
+def prompts_group() -> None:
+    """IVR prompts: render text prompts to WAV, check that every prompt can play."""
+
+
+def _prompt_store(ctx: Context) -> tuple[Any, Any]:
+    from ivr_app import menus
+    from ivr_app.prompts import PromptStore
+
+    cfg = ctx.config
+    return (menus.load(cfg.path(cfg.ivr.menus)),
+            PromptStore(cfg.path(cfg.ivr.sounds_dir), cfg.path(cfg.ivr.prompt_cache_dir)))
+
+
+@prompts_group.command("build")
+@click.option("--force", is_flag=True, help="render again even when cached")
+@pass_ctx
+@_fails_cleanly
+def prompts_build(ctx: Context, force: bool) -> None:
+    """Render every text prompt of the menus with espeak-ng (cached by text hash)."""
+    menu_set, store = _prompt_store(ctx)
+    written = store.build(menu_set, force=force)
+    store.check(menu_set)
+    click.echo(f"{len(written)} files rendered into {store.cache_dir}; every prompt can play")
+
+
+@prompts_group.command("check")
+@pass_ctx
+@_fails_cleanly
+def prompts_check(ctx: Context) -> None:
+    """Exit 2 (one line per problem) unless every prompt of the menus can play."""
+    menu_set, store = _prompt_store(ctx)
+    store.check(menu_set)
+    click.echo(f"{len(menu_set.prompts)} prompts, all playable")
+
+
 # ----------------------------------------------------------------------------- demo
 
 

@@ -218,6 +218,36 @@ class DatabaseConfig:
     )
 
 
+_EXAMPLE_MENUS = str(Path(__file__).resolve().parents[1] / "config" / "menus.example.yaml")
+
+
+@dataclass(frozen=True)
+class IvrConfig:
+    menus: str = setting(_EXAMPLE_MENUS, Str(), "the menus YAML (relative: to this file)")
+    sounds_dir: str = setting("sounds", Str(), "recorded prompts (relative: to this file)")
+    prompt_cache_dir: str = setting(
+        "var/prompts", Str(), "where `ivr-app prompts build` puts rendered text prompts"
+    )
+    default_region: str = setting(
+        "", Str(allow_empty=True, pattern=r"[A-Z]{2}",
+                message="must be an ISO country code such as RU or GB"),
+        "country for caller IDs without a country code (RU: 8 495 ... is +7 495 ...)",
+    )
+    transfer_context: str = setting("default", Str(), "dialplan context of queue extensions")
+    voicemail_domain: str = setting("127.0.0.1", Str(), "the FreeSWITCH domain of mailboxes")
+    ring_timeout_seconds: int = setting(25, Int(5, 300), "how long an employee's phone rings")
+
+
+@dataclass(frozen=True)
+class ScreenPopConfig:
+    webhook_url: str = setting(
+        "", Str(allow_empty=True, pattern=r"https?://\S+", message="must be an http(s) URL"),
+        "POSTed a JSON card when a call is offered to an employee (empty: off)",
+    )
+    timeout_seconds: float = setting(2.0, Float(0.1, 60))
+    retries: int = setting(5, Int(0, 20), "with exponential backoff, never holding the call")
+
+
 @dataclass(frozen=True)
 class Config:
     service: ServiceConfig = section(ServiceConfig)
@@ -225,7 +255,16 @@ class Config:
     esl: EslConfig = section(EslConfig)
     outbound: OutboundConfig = section(OutboundConfig)
     database: DatabaseConfig = section(DatabaseConfig)
+    ivr: IvrConfig = section(IvrConfig)
+    screen_pop: ScreenPopConfig = section(ScreenPopConfig)
     source: str = field(default="<defaults>", metadata={"internal": True})
+
+    def path(self, value: str) -> Path:
+        """A path setting: relative paths are relative to the configuration file."""
+        p = Path(value)
+        if p.is_absolute() or self.source.startswith("<"):
+            return p
+        return Path(self.source).resolve().parent / p
 
     @property
     def node_name(self) -> str:

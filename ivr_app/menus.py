@@ -206,6 +206,14 @@ def parse(located: yamlfile.Located) -> MenuSet:
             _check_target(r, path, a, menus, queues)
     for i, a in enumerate(fallback):
         _check_target(r, ("manager_fallback", i), a, menus, queues)
+    for name, menu in menus.items():
+        if menu.direct_dial and "#" in menu.options:
+            r.bad(("menus", name, "options", "#"), "# ends a direct-dial extension in a menu "
+                  "with direct_dial: use another key")
+        if any(a.action == "directory" for a in menu.options.values()) and \
+                "directory" not in prompts:
+            r.bad(("menus", name, "options"), "the directory action needs a prompt named "
+                  "directory")
     if r.problems:
         raise ConfigError(sorted(set(r.problems), key=_line))
     return MenuSet(located.source, entry or "", languages, timezone, prompts, menus, hours,

@@ -1,32 +1,29 @@
-"""Phone numbers as the database keeps them: E.164 (``+74951234567``)."""
+"""Phone numbers as the database keeps them: E.164 (``+74951234567``).
+
+phonenumbers (Google's libphonenumber data) knows every country's numbering plan, trunk
+prefixes and lengths; a regex would not (``8 495 ...`` is a Russian national number,
+``0044...`` an international prefix, ``1001`` an extension).
+"""
 
 from __future__ import annotations
 
-import re
-
-_DIGITS = re.compile(r"\d+")
+import phonenumbers
 
 
-def to_e164(number: str, default_country: str = "") -> str | None:
-    """The E.164 form of a caller-ID number, or None when it cannot be one.
-
-    ``+74951234567``, ``74951234567`` and ``0074951234567`` all give ``+74951234567``;
-    with ``default_country="7"`` a national ``84951234567`` does too. Extensions and
-    anonymous callers give None."""
+def to_e164(number: str, default_region: str = "") -> str | None:
+    """The E.164 form of a caller-ID number, or None when it is not a valid phone number
+    (an extension, ``anonymous``, garbage)."""
     raw = number.strip()
-    digits = "".join(_DIGITS.findall(raw))
-    if not digits:
+    if not raw or len(raw) > 32:
         return None
-    if raw.startswith("+"):
-        e164 = "+" + digits
-    elif digits.startswith("00"):
-        e164 = "+" + digits[2:]
-    elif default_country == "7" and len(digits) == 11 and digits.startswith("8"):
-        e164 = "+7" + digits[1:]
-    elif len(digits) >= 11:
-        e164 = "+" + digits
-    elif default_country and len(digits) == 10:
-        e164 = "+" + default_country + digits
-    else:
+    if raw.startswith("00"):
+        raw = "+" + raw[2:]
+    elif not raw.startswith("+") and not default_region and raw.isdigit() and len(raw) >= 11:
+        raw = "+" + raw  # a full international number sent without the plus
+    try:
+        parsed = phonenumbers.parse(raw, default_region or None)
+    except phonenumbers.NumberParseException:
         return None
-    return e164 if re.fullmatch(r"\+[1-9]\d{7,14}", e164) else None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

@@ -77,6 +77,17 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
         yield conn
 
 
+@pytest.fixture(scope="session")
+def prompt_cache(tmp_path_factory):
+    """The example menus' text prompts, rendered once per session (espeak-ng + sox)."""
+    from ivr_app import menus
+    from ivr_app.prompts import PromptStore
+
+    cache = tmp_path_factory.mktemp("prompts")
+    PromptStore(ROOT / "sounds", cache).build(menus.load(ROOT / "config" / "menus.example.yaml"))
+    return cache
+
+
 @pytest.fixture
 def fresh_database(pg_server: PgServer) -> Iterator[str]:
     """An empty database (no migrations applied), dropped after the test."""

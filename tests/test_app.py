@@ -14,10 +14,11 @@ from ivr_app.app import App
 
 
 @pytest.fixture
-def app(database_url):
+def app(database_url, prompt_cache):
     out = io.StringIO()
     logs.configure("info", "json", stream=out)
     cfg = config.load(None, {"DATABASE_URL": database_url,
+                             "IVR_APP_IVR_PROMPT_CACHE_DIR": str(prompt_cache),
                              "IVR_APP_SERVICE_SHUTDOWN_GRACE_SECONDS": "0.5"})
     a = App(cfg, None, {}, logs.get_logger("app"))
     a.start(telephony=False)

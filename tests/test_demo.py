@@ -7,16 +7,20 @@ import subprocess
 import sys
 
 
-def test_demo_runs_two_narrated_calls(database_url, db):
+def test_demo_runs_three_narrated_calls(database_url, db, prompt_cache):
     out = subprocess.run(
-        [sys.executable, "-m", "ivr_app.testing.demo", "--time-factor", "0.05"],
+        [sys.executable, "-m", "ivr_app.testing.demo", "--time-factor", "0.05",
+         "--prompt-cache", str(prompt_cache)],
         env=dict(os.environ, DATABASE_URL=database_url), capture_output=True, text=True,
-        timeout=120)
-    assert out.returncode == 0, out.stdout + out.stderr
+        timeout=180)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     text = out.stdout
-    assert "caller     pressed 1" in text
-    assert "hears ivr-app say: 1001" in text
-    assert text.count("hears 'that is not an option'") == 3
-    assert "Ivan Kuznetsov   route=welcome/manager-extension  keys=1" in text
-    assert "(unknown)        route=welcome/no-input" in text
+    assert "caller     presses 7" in text
+    assert 'hears "That is not a valid option."' in text
+    assert 'hears "We did not hear your choice."' in text
+    assert "screen pop on 1001's desk: customer #1" in text
+    assert "+15550100200   (unknown)       keys=7,-,0  route=main/extension 1000" in text
+    assert "+442071234567  Emily Clark     keys=2      route=main/manager" in text
+    assert "+79031234567   Ivan Kuznetsov  keys=none   route=vip" in text
+    assert "Ivan Kuznetsov  IVR call: keys none; route vip; 1001 answered" in text
     assert "ivr-app stopped with exit code 0." in text

@@ -76,7 +76,7 @@ def test_business_hours_in_the_company_time_zone():
     assert m.is_open(main, dt.datetime(2026, 11, 21, 11, 0, tzinfo=msk))  # Saturday 10-14
     assert not m.is_open(main, dt.datetime(2026, 12, 31, 10, 0, tzinfo=msk))  # holiday
     # 06:30 UTC is 09:30 in Moscow: open
-    assert m.is_open(main, dt.datetime(2026, 11, 23, 6, 30, tzinfo=dt.timezone.utc))
+    assert m.is_open(main, dt.datetime(2026, 11, 23, 6, 30, tzinfo=dt.UTC))
 
 
 def test_prompt_text_must_cover_every_language():

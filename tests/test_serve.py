@@ -50,11 +50,12 @@ class LogReader:
 
 
 @pytest.fixture
-def serve(tmp_path, database_url):
+def serve(tmp_path, database_url, prompt_cache):
     cfg = tmp_path / "ivr-app.yaml"
     cfg.write_text("logging:\n  format: json\nservice:\n  shutdown_grace_seconds: 2\n"
                    "outbound:\n  port: 0\nesl:\n  port: 1\n")
-    env = dict(os.environ, DATABASE_URL=database_url)
+    env = dict(os.environ, DATABASE_URL=database_url,
+               IVR_APP_IVR_PROMPT_CACHE_DIR=str(prompt_cache))
     # the real threads of this test process must not be gevent's fakes
     proc = subprocess.Popen([str(VENV_BIN / "ivr-app"), "serve", "--config", str(cfg)],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)

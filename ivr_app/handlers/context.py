@@ -5,6 +5,7 @@ Built once by the composition root (ivr_app/app.py) and passed in; no module-lev
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -13,6 +14,9 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ivr_app.config import Config
+from ivr_app.menus import MenuSet
+from ivr_app.prompts import PromptStore
+from ivr_app.screenpop import ScreenPop
 
 T = TypeVar("T")
 
@@ -22,7 +26,17 @@ class HandlerContext:
     config: Config
     pool: ConnectionPool | None
     log: Any
+    menus: MenuSet | None = None
+    prompts: PromptStore | None = None
+    screen_pop: ScreenPop | None = None
     db_wait_seconds: float = 1.0
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+
+    def prompt(self, name: str, language: str) -> str:
+        """The file or tone to play for the named prompt, in the caller's language."""
+        assert self.menus is not None
+        assert self.prompts is not None
+        return self.prompts.path(self.menus.prompts[name], language)
 
     def db(self, what: str, fn: Callable[[psycopg.Connection], T], default: T,
            log: Any = None) -> T:

@@ -1,11 +1,17 @@
 """`make demo`: the whole thing on a laptop, narrated.
 
 Throwaway PostgreSQL (started by the Makefile through ivr_app.testing.pgcluster), the demo
-data loaded, the FreeSWITCH simulator in this process playing the outside world, and the real
-service, ``ivr-app serve``, as a separate process, talking to it over TCP. Two scripted calls
-follow: a known customer who asks for his account manager, and an unknown caller who presses
-a wrong key and then nothing. What the caller hears and does is printed as it happens, with
-the service's own log lines, and the calls rows the service wrote are shown at the end.
+data loaded, the IVR's text prompts rendered (espeak-ng), the FreeSWITCH simulator in this
+process playing the outside world, and the real service, ``ivr-app serve``, as a separate
+process talking to it over TCP. Three scripted calls follow:
+
+1. an unknown caller presses a wrong key, then nothing, then 0 for the operator;
+2. Emily Clark, a known customer, presses 2 and reaches her account manager;
+3. Ivan Kuznetsov, a VIP, skips the menu and rings his account manager directly, whose desk
+   gets a screen pop.
+
+What each caller hears and does is printed as it happens, with the service's own log lines;
+the calls rows and the customers' timelines the service wrote are shown at the end.
 """
 
 from __future__ import annotations
@@ -27,14 +33,20 @@ from pathlib import Path  # noqa: E402
 import gevent  # noqa: E402
 import psycopg  # noqa: E402
 
-from ivr_app import logs  # noqa: E402
+from ivr_app import logs, menus  # noqa: E402
+from ivr_app.prompts import PromptStore  # noqa: E402
 from ivr_app.testing.fakeswitch.channel import Channel  # noqa: E402
 from ivr_app.testing.fakeswitch.dialplan import Dialplan  # noqa: E402
+from ivr_app.testing.fakeswitch.originate import FarEnd  # noqa: E402
 from ivr_app.testing.fakeswitch.switch import FakeSwitch  # noqa: E402
 from ivr_app.testing.waiting import wait_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = time.monotonic()
+QUEUES = """<include><context name="default"><extension name="queues">
+  <condition field="destination_number" expression="^(700[12])$">
+    <action application="answer"/><action application="playback" data="local_stream://moh"/>
+  </condition></extension></context></include>"""
 
 
 def say(who: str, text: str) -> None:
@@ -47,37 +59,49 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def narrate(fs: FakeSwitch) -> None:
-    """Tell what a caller would hear and see, from the simulator's events."""
+class Narrator:
+    """Tells what callers hear and do, and what the phones do, from the simulator's events."""
 
-    def on_event(name: str, headers: list[tuple[str, str]]) -> None:
-        h = dict(headers)
-        if not h.get("Channel-Name", "").startswith("sofia/external/"):
-            return
-        who = "caller"
-        if name == "CHANNEL_ANSWER":
-            say("switch", "ivr-app answered the call")
-        elif name == "DTMF":
-            say(who, f"pressed {h.get('DTMF-Digit')}")
-        elif name == "CHANNEL_HANGUP":
-            say("switch", f"call over: {h.get('Hangup-Cause')}")
+    def __init__(self, fs: FakeSwitch, menu_set: menus.MenuSet, store: PromptStore):
+        self.names: dict[str, str] = {}
+        for p in menu_set.prompts.values():
+            for lang in menu_set.languages:
+                text = p.text.get(lang)
+                self.names[store.path(p, lang)] = f'"{text}"' if text else p.name
+        fs.observers.append(self.on_event)
+        fs.play_observers.append(self.on_play)
 
-    def on_play(ch: Channel, path: str) -> None:
+    def on_play(self, ch: Channel, path: str) -> None:
         if ch.name.startswith("sofia/external/"):
-            say("caller", f"hears {describe(path)}")
+            if path.startswith("say:"):
+                say("caller", f"hears ivr-app say {path.split()[-1]}")
+            elif path.startswith("silence_stream://"):
+                return
+            elif path.startswith("local_stream://"):
+                say("caller", "hears music on hold (in the support queue)")
+            else:
+                say("caller", f"hears {self.names.get(path, path)}")
 
-    fs.observers.append(on_event)
-    fs.play_observers.append(on_play)
-
-
-def describe(path: str) -> str:
-    from ivr_app.handlers import welcome
-
-    if path.startswith("say:"):
-        return f"ivr-app say: {path.split()[-1]}"
-    return {welcome.GREETING: "the greeting chime", welcome.GOODBYE: "the goodbye tone",
-            welcome.MENU: "the menu: '1: your account manager, 2: your customer number'",
-            welcome.INVALID: "'that is not an option'"}.get(path, path)
+    def on_event(self, name: str, headers: list[tuple[str, str]]) -> None:
+        h = dict(headers)
+        chan = h.get("Channel-Name", "")
+        if name == "CUSTOM" and h.get("Event-Subclass") == "ivr_app::screen_pop":
+            say("desk", f"screen pop on {h.get('ivr_app_employee')}'s desk: customer "
+                        f"#{h.get('ivr_app_customer_id') or '-'} calling from "
+                        f"{h.get('ivr_app_caller_number')}")
+        elif chan.startswith("sofia/internal/"):
+            who = f"phone {chan.split('/')[2].split('@')[0]}"
+            if name == "CHANNEL_CREATE":
+                say(who, "rings")
+            elif name == "CHANNEL_ANSWER":
+                say(who, "answers: caller and employee are talking")
+            elif name == "CHANNEL_HANGUP":
+                say(who, f"hangs up ({h.get('Hangup-Cause')})")
+        elif chan.startswith("sofia/external/"):
+            if name == "DTMF":
+                say("caller", f"presses {h.get('DTMF-Digit')}")
+            elif name == "CHANNEL_HANGUP":
+                say("switch", f"call over: {h.get('Hangup-Cause')}")
 
 
 def stream_logs(proc: subprocess.Popen) -> None:
@@ -91,47 +115,71 @@ def main(argv: list[str]) -> int:
     p.add_argument("--data", default=str(ROOT / "config" / "demo-data.yaml"))
     p.add_argument("--time-factor", type=float, default=0.5,
                    help="seconds of real time per second of call time")
+    p.add_argument("--prompt-cache", default=str(ROOT / "var" / "prompts"))
     args = p.parse_args(argv)
     db_url = os.environ["DATABASE_URL"]
     ivr_app = str(Path(sys.executable).parent / "ivr-app")
+    tf = args.time_factor
 
-    print("== 1. the database: migrations and the demo data ==", flush=True)
-    subprocess.run([ivr_app, "demo", "--data", args.data], check=True)
-
-    print("\n== 2. the FreeSWITCH simulator and `ivr-app serve` ==", flush=True)
-    logs.configure("warning", "console")
-    out_port = free_port()
-    fs = FakeSwitch(time_factor=args.time_factor)
-    fs.start(port=0)
-    dialplan = (ROOT / "dialplan" / "public" / "ivr-app.xml").read_text()
-    fs.dialplan = Dialplan()
-    fs.dialplan.load_xml(dialplan.replace("127.0.0.1:8084", f"127.0.0.1:{out_port}"),
-                         default_context="public")
-    narrate(fs)
     with tempfile.TemporaryDirectory() as tmp:
+        # the example menus, around the clock (the demo may run at night)
+        menus_file = Path(tmp) / "menus.yaml"
+        menus_file.write_text((ROOT / "config" / "menus.example.yaml").read_text()
+                              .replace("    hours: office\n", ""))
         cfg = Path(tmp) / "ivr-app.yaml"
+        out_port = free_port()
+        fs = FakeSwitch(time_factor=tf)
+        fs.start(port=0)
         cfg.write_text(f"logging:\n  format: console\nesl:\n  port: {fs.esl_port}\n"
-                       f"outbound:\n  port: {out_port}\nservice:\n  shutdown_grace_seconds: 5\n")
+                       f"outbound:\n  port: {out_port}\nservice:\n  shutdown_grace_seconds: 5\n"
+                       f"ivr:\n  menus: {menus_file}\n  prompt_cache_dir: {args.prompt_cache}\n"
+                       f"  ring_timeout_seconds: 20\n")
+
+        print("== 1. the database: migrations and the demo data ==", flush=True)
+        subprocess.run([ivr_app, "demo", "--data", args.data], check=True)
+        print("\n== 2. the IVR prompts, rendered from the menus' text ==", flush=True)
+        subprocess.run([ivr_app, "--config", str(cfg), "prompts", "build"], check=True)
+
+        print("\n== 3. the FreeSWITCH simulator and `ivr-app serve` ==", flush=True)
+        logs.configure("warning", "console")
+        dialplan = (ROOT / "dialplan" / "public" / "ivr-app.xml").read_text()
+        fs.dialplan = Dialplan()
+        fs.dialplan.load_xml(dialplan.replace("127.0.0.1:8084", f"127.0.0.1:{out_port}"),
+                             default_context="public")
+        fs.dialplan.load_xml(QUEUES)
+        for ext, answer, talk in (("1000", 2.0, 3.0), ("1001", 2.5, 4.0), ("1002", 1.5, 3.0)):
+            fs.originator.far_end(f"user/{ext}", FarEnd(answer_after=answer, talk=talk))
+        menu_set = menus.load(menus_file)
+        Narrator(fs, menu_set, PromptStore(ROOT / "sounds", Path(args.prompt_cache)))
         env = dict(os.environ, DATABASE_URL=db_url)
         proc = subprocess.Popen([ivr_app, "serve", "--config", str(cfg)], env=env,
                                 stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         gevent.spawn(stream_logs, proc)
+        code = None
         try:
-            wait_until(lambda: fs.listeners, timeout=15, what="ivr-app's control connection")
+            wait_until(lambda: fs.listeners, timeout=30, what="ivr-app's control connection")
             say("switch", f"simulator on :{fs.esl_port}, ivr-app listening on :{out_port}")
 
-            print("\n== 3. a known customer calls and asks for his account manager ==",
+            print("\n== 4. an unknown caller: a wrong key, then nothing, then the operator ==",
                   flush=True)
-            call = place(fs, "+79031234567", "Ivan Kuznetsov")
-            menu_then(fs, call, "1")
+            ch = place(fs, "+15550100200", "Unknown")
+            keys_at_menu(fs, ch, ["7", None, "0"])
+            ended(ch)
 
-            print("\n== 4. an unknown caller presses a wrong key, then nothing ==", flush=True)
-            call2 = place(fs, "+15550100200", "Unknown")
-            menu_then(fs, call2, "9")
+            print("\n== 5. Emily Clark, a customer, asks for her account manager ==",
+                  flush=True)
+            ch = place(fs, "+442071234567", "Emily Clark")
+            keys_at_menu(fs, ch, ["2"])
+            ended(ch)
 
-            print("\n== 5. what ivr-app wrote ==", flush=True)
-            wait_until(lambda: rows_done(db_url, 2), timeout=10, what="calls rows")
-            show_calls(db_url)
+            print("\n== 6. Ivan Kuznetsov, a VIP: no menu, straight to his manager ==",
+                  flush=True)
+            ch = place(fs, "+79031234567", "Ivan Kuznetsov")
+            ended(ch)
+
+            print("\n== 7. what ivr-app wrote ==", flush=True)
+            wait_until(lambda: rows_done(db_url, 3), timeout=20, what="calls rows")
+            show(db_url)
         finally:
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(timeout=30)
@@ -146,12 +194,34 @@ def place(fs: FakeSwitch, number: str, name: str) -> Channel:
     return fs.place_call("74951112233", caller_id_number=number, caller_id_name=name)
 
 
-def menu_then(fs: FakeSwitch, ch: Channel, key: str) -> None:
-    wait_until(lambda: ch.vars.get("current_application") == "play_and_get_digits"
-               or ch.destroyed.is_set(), timeout=30, what="the menu")
-    gevent.sleep(0.6 * fs.time_factor)
-    fs.press(ch.uuid, key)
-    wait_until(lambda: ch.destroyed.is_set(), timeout=60, what="the end of the call")
+def keys_at_menu(fs: FakeSwitch, ch: Channel, keys: list[str | None]) -> None:
+    """At each key prompt press the next key (None: press nothing and let it time out)."""
+    seen = 0
+    runs: list[str] = []
+
+    def count(name: str, headers: list[tuple[str, str]]) -> None:
+        h = dict(headers)
+        if name == "CHANNEL_EXECUTE" and h.get("Unique-ID") == ch.uuid and \
+                h.get("Application") == "play_and_get_digits":
+            runs.append(h["Application-UUID"])
+
+    fs.observers.append(count)
+    try:
+        for key in keys:
+            seen += 1
+            wait_until(lambda s=seen: len(runs) >= s or ch.destroyed.is_set(), timeout=60,
+                       what="the menu")
+            if key is None:
+                say("caller", "says nothing")
+                continue
+            gevent.sleep(1.5 * fs.time_factor)
+            fs.press(ch.uuid, key)
+    finally:
+        fs.observers.remove(count)
+
+
+def ended(ch: Channel) -> None:
+    wait_until(lambda: ch.destroyed.is_set(), timeout=120, what="the end of the call")
 
 
 def rows_done(url: str, n: int) -> bool:
@@ -160,17 +230,23 @@ def rows_done(url: str, n: int) -> bool:
     return bool(row and row[0] >= n)
 
 
-def show_calls(url: str) -> None:
+def show(url: str) -> None:
     with psycopg.connect(url) as conn:
         rows = conn.execute(
             """SELECT k.caller_number, COALESCE(c.name, '(unknown)'), k.route, k.menu_path,
-                      k.hangup_cause, round(extract(epoch FROM k.ended_at - k.started_at), 1)
+                      k.hangup_cause
                FROM calls k LEFT JOIN customers c ON c.id = k.customer_id
                ORDER BY k.started_at""").fetchall()
-    for number, name, route, path, cause, secs in rows:
-        keys = ",".join(step["digits"] or "-" for step in path)
-        print(f"  {number:<14} {name:<16} route={route:<26} keys={keys:<4} "
-              f"{cause} after {secs}s", flush=True)
+        print("calls:", flush=True)
+        for number, name, route, path, cause in rows:
+            keys = ",".join(step["digits"] or "-" for step in path) or "none"
+            print(f"  {number:<14} {name:<15} keys={keys:<6} route={route}  [{cause}]",
+                  flush=True)
+        print("customers' timelines:", flush=True)
+        for name, summary in conn.execute(
+                """SELECT c.name, i.summary FROM interactions i
+                   JOIN customers c ON c.id = i.customer_id ORDER BY i.occurred_at"""):
+            print(f"  {name:<15} {summary}", flush=True)
 
 
 if __name__ == "__main__":

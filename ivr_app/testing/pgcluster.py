@@ -46,7 +46,7 @@ def find_bindir() -> Path:
             return Path(c)
     raise RuntimeError(
         "PostgreSQL server binaries (initdb, pg_ctl) not found: install the 'postgresql' package "
-        "(make does it: scripts/ensure-postgres.sh) or set DATABASE_URL"
+        "(make does it: scripts/ensure-tools.sh) or set DATABASE_URL"
     )
 
 

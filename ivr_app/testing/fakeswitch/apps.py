@@ -219,6 +219,29 @@ def bridge(ch: Channel, data: str) -> str | None:
     return ch.switch.originator.bridge(ch, data)
 
 
+@app("voicemail")
+def voicemail(ch: Channel, data: str) -> None:
+    """mod_voicemail's deposit, as the caller lives it: greeting, beep, record until the
+    caller hangs up (at most 5 minutes). The message is a real WAV in the switch's
+    voicemail_dir/<box>/."""
+    import time as _time
+
+    words = fsstrings.separate(data)
+    box = words[2] if len(words) > 2 else "default"
+    ch.answer()
+    play(ch, "tone_stream://%(1000,0,425)")  # the mailbox greeting
+    play(ch, "tone_stream://%(250,0,1000)")  # the beep
+    started = _time.monotonic()
+    try:
+        ch.wait(300)
+    finally:
+        seconds = (_time.monotonic() - started) / (ch.switch.time_factor or 1)
+        path = ch.switch.voicemail_dir / box / f"{ch.uuid}.wav"
+        media.write_wav(path, min(seconds, 300))
+        ch.vars["voicemail_message_len"] = str(int(seconds))
+        ch.switch.voicemails.append((box, ch.uuid, path))
+
+
 @app("log")
 def log(ch: Channel, data: str) -> None:
     ch.switch.log.info("fakeswitch log app", data=data)

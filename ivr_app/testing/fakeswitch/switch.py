@@ -9,6 +9,7 @@ the application's outbound listener.
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 import uuid as uuid_mod
 from collections.abc import Callable
@@ -66,6 +67,8 @@ class FakeSwitch:
         self.originator = Originator(self)
         self.reloadxml_hook: Callable[[], str] | None = None
         self.registrations: dict[str, dict[str, str]] = {}
+        self.voicemail_dir = Path(tempfile.mkdtemp(prefix="fakeswitch-vm-"))
+        self.voicemails: list[tuple[str, str, Path]] = []  # (box, call uuid, file)
         # in-process watchers of every event (the demo's narration); not on the wire
         self.observers: list[Callable[[str, list[tuple[str, str]]], None]] = []
         self.play_observers: list[Callable[[Channel, str], None]] = []  # every file played

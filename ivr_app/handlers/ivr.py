@@ -1,0 +1,300 @@
+"""The IVR: the company number's call flow, driven by the menus YAML.
+
+    caller ID -> customer card -> VIP? straight to the account manager
+                               -> else the entry menu: greeting, prompt, keys
+    key -> sub-menu / back / repeat / transfer / manager / queue / voicemail / directory
+    2-8 digits (direct dial) -> that employee's desk
+    nothing / nonsense -> timeout / invalid prompt, up to max_tries, then on_failure
+    out of business hours -> the after-hours greeting and action
+
+Every call leaves its calls row (route, keys pressed, outcome) and, for a known customer, an
+interaction on their timeline. The database is asked through HandlerContext.db, which gives a
+default when PostgreSQL is away: the caller then simply goes the anonymous way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ivr_app.db import calls, customers, employees, interactions
+from ivr_app.db.customers import CustomerCard
+from ivr_app.db.employees import EmployeeRef
+from ivr_app.esl.call import BridgeOutcome, Call
+from ivr_app.esl.dialstring import DialString, Leg
+from ivr_app.esl.quoting import app_args
+from ivr_app.handlers.context import HandlerContext
+from ivr_app.menus import EXTENSION, Action, Menu
+from ivr_app.phone import to_e164
+from ivr_app.screenpop import Offer
+
+MAX_DIGITS = 8  # the longest extension; bounds what a caller can type
+VALID_KEYS = re.compile(r"^[0-9*#]{1,8}$")  # what a menu accepts
+
+
+class Done(Exception):
+    """The flow reached an end (the call was handed on or hung up)."""
+
+
+@dataclass
+class IvrFlow:
+    call: Call
+    ctx: HandlerContext
+    card: CustomerCard | None = None
+    language: str = "en"
+    keys: list[dict[str, str]] = field(default_factory=list)
+    route: str = "ivr"
+    outcome: str = ""
+    employee: EmployeeRef | None = None
+
+    @property
+    def log(self) -> Any:
+        return self.call.log
+
+    # -- the whole call ------------------------------------------------------------------------
+
+    def run(self) -> None:
+        menus = self.ctx.menus
+        assert menus is not None
+        self.lookup_caller()
+        self.ctx.db("calls row", lambda c: calls.started(
+            c, self.call.uuid, direction="inbound", caller_number=self.call.caller_id_number,
+            caller_name=self.call.caller_id_name, destination=self.call.destination_number,
+            customer_id=self.card.id if self.card else None), None, self.log)
+        try:
+            self.call.answer()
+            self.ctx.db("answered", lambda c: calls.answered(c, self.call.uuid), None, self.log)
+            if self.card is not None:
+                self.call.set("ivr_app_customer_id", str(self.card.id))
+            try:
+                if self.card is not None and self.card.vip and menus.vip == "manager":
+                    self.route = "vip"
+                    self.to_manager()
+                else:
+                    self.menu_loop(menus.entry)
+            except Done:
+                pass
+        finally:
+            self.write_records()
+
+    def lookup_caller(self) -> None:
+        number = to_e164(self.call.caller_id_number, self.ctx.config.ivr.default_region)
+        card = self.ctx.db("customer lookup",
+                           lambda c: customers.find_by_number(c, number) if number else None,
+                           None, self.log)
+        languages = self.ctx.menus.languages if self.ctx.menus else ("en",)
+        self.language = languages[0]
+        if card is None:
+            self.log.info("anonymous caller")
+            return
+        self.card = card
+        if card.language in languages:
+            self.language = card.language
+        self.call.log = self.log.bind(customer_id=card.id)
+        self.log.info("known caller", customer=card.name, vip=card.vip,
+                      language=self.language, manager=card.manager_extension)
+
+    def write_records(self) -> None:
+        route, keys, cause = self.route, self.keys, self.call.hangup_cause
+        self.ctx.db("calls row", lambda c: calls.ended(
+            c, self.call.uuid, hangup_cause=cause, route=route, menu_path=keys),
+            None, self.log)
+        if self.card is not None:
+            pressed = " ".join(f"{k['menu']}:{k['digits'] or '-'}" for k in keys) or "none"
+            summary = f"IVR call: keys {pressed}; route {route}" + \
+                (f"; {self.outcome}" if self.outcome else "")
+            card = self.card
+            employee_id = self.employee.id if self.employee else None
+            self.ctx.db("interaction", lambda c: interactions.add(
+                c, card.id, "call", self.call.uuid, summary, employee_id), None, self.log)
+
+    # -- menus ---------------------------------------------------------------------------------
+
+    def prompt(self, name: str | None) -> None:
+        if name:
+            self.call.playback(self.ctx.prompt(name, self.language))
+
+    def menu_loop(self, entry: str) -> None:
+        menus = self.ctx.menus
+        assert menus is not None
+        stack = [entry]
+        greeted: set[str] = set()
+        while stack:
+            menu = menus.menus[stack[-1]]
+            if not menus.is_open(menu, self.ctx.clock()):
+                self.route = f"{menu.name}/after-hours"
+                self.prompt(menu.after_hours_greeting)
+                self.act(menu.after_hours_action or Action("voicemail"), menu, stack)
+                return
+            if menu.greeting and menu.name not in greeted:
+                greeted.add(menu.name)
+                self.prompt(menu.greeting)
+            choice = self.choose(menu)
+            self.act(choice, menu, stack)
+
+    def choose(self, menu: Menu) -> Action:
+        """Prompt, collect keys, retry on nothing or nonsense; the chosen action, or
+        on_failure after max_tries."""
+        for _ in range(menu.max_tries):
+            digits = self.call.play_and_get_digits(
+                self.ctx.prompt(menu.prompt, self.language),
+                invalid="silence_stream://100", min_digits=1,
+                max_digits=MAX_DIGITS if menu.direct_dial else 1, tries=1,
+                timeout_ms=menu.timeout_ms,
+                terminators="#" if menu.direct_dial else "none",
+                digit_timeout_ms=menu.inter_digit_ms,
+                # all 16 DTMF keys come back, so A-D reach the invalid prompt (not "no input")
+                regex=rf"^[0-9A-Da-d*#]{{1,{MAX_DIGITS}}}$")
+            self.keys.append({"menu": menu.name, "digits": digits or ""})
+            if digits is None:
+                self.log.info("no input", menu=menu.name)
+                self.prompt(menu.timeout_prompt)
+                continue
+            if not VALID_KEYS.match(digits):
+                self.log.info("invalid entry", menu=menu.name, digits=digits)
+                self.prompt(menu.invalid_prompt)
+                continue
+            if len(digits) == 1 and digits in menu.options:
+                return menu.options[digits]
+            if menu.direct_dial and EXTENSION.match(digits) and self.employee_exists(digits):
+                return Action("transfer", digits)
+            self.log.info("invalid entry", menu=menu.name, digits=digits)
+            self.prompt(menu.invalid_prompt)
+        self.log.info("too many failed tries", menu=menu.name)
+        self.route = f"{menu.name}/failed"
+        return menu.on_failure
+
+    def employee_exists(self, extension: str) -> bool:
+        return self.ctx.db("employee lookup",
+                           lambda c: employees.find_by_extension(c, extension), None,
+                           self.log) is not None
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def step(self, menu: Menu, what: str) -> None:
+        """Record where the call goes (after a failed menu, as its consequence)."""
+        if self.route.endswith("/failed"):
+            self.route = f"{self.route} -> {what}"
+        else:
+            self.route = f"{menu.name}/{what}"
+
+    def act(self, action: Action, menu: Menu, stack: list[str]) -> None:
+        kind = action.action
+        if kind == "menu":
+            assert action.target is not None
+            stack.append(action.target)
+            self.route = action.target
+        elif kind == "back":
+            if len(stack) > 1:
+                stack.pop()
+                self.route = stack[-1]
+        elif kind == "repeat":
+            pass
+        elif kind == "hangup":
+            self.step(menu, "hangup")
+            self.call.hangup("NORMAL_CLEARING")
+            raise Done
+        elif kind == "transfer":
+            assert action.target is not None
+            self.step(menu, f"extension {action.target}")
+            self.ring_extension(action.target, then_voicemail=True)
+        elif kind == "manager":
+            self.step(menu, "manager")
+            self.to_manager()
+        elif kind == "queue":
+            assert action.target is not None
+            self.to_queue(action.target)
+        elif kind == "voicemail":
+            self.to_voicemail(action.target)
+        elif kind == "directory":
+            self.directory(menu)
+
+    def to_manager(self) -> None:
+        menus = self.ctx.menus
+        assert menus is not None
+        ext = self.card.manager_extension if self.card else None
+        if ext:
+            outcome = self.ring_extension(ext, then_voicemail=False)
+            if outcome is not None and outcome.answered:
+                raise Done
+        for step in menus.manager_fallback:
+            if step.action == "queue" and step.target:
+                self.to_queue(step.target)
+            elif step.action == "voicemail":
+                self.to_voicemail(step.target or ext)
+            elif step.action == "transfer" and step.target:
+                self.ring_extension(step.target, then_voicemail=False)
+        self.to_voicemail(ext)
+
+    def ring_extension(self, extension: str, then_voicemail: bool) -> BridgeOutcome | None:
+        employee = self.ctx.db("employee lookup",
+                               lambda c: employees.find_by_extension(c, extension), None,
+                               self.log)
+        target = employee.desk if employee else f"user/{extension}"
+        self.employee = employee or self.employee
+        self.offer_screen_pop(extension)
+        timeout = self.ctx.config.ivr.ring_timeout_seconds
+        outcome = self.call.bridge(DialString.simultaneous(
+            [Leg(target, {"leg_timeout": timeout})], originate_timeout=timeout,
+            origination_caller_id_number=to_e164(self.call.caller_id_number,
+                                                 self.ctx.config.ivr.default_region)
+            or "0000000000"))
+        self.outcome = f"{extension} {'answered' if outcome.answered else outcome.cause}"
+        self.log.info("rang extension", extension=extension, answered=outcome.answered,
+                      cause=outcome.cause)
+        if outcome.answered:
+            self.call.hangup("NORMAL_CLEARING")
+            raise Done
+        if then_voicemail:
+            self.to_voicemail(extension)
+        return outcome
+
+    def offer_screen_pop(self, extension: str) -> None:
+        if self.ctx.screen_pop is None:
+            return
+        card = self.card
+        recent = self.ctx.db("recent interactions",
+                             lambda c: tuple(interactions.recent(c, card.id)), (),
+                             self.log) if card else ()
+        self.ctx.screen_pop.offer(Offer(self.call.uuid, extension, self.call.caller_id_number,
+                                        self.call.caller_id_name, card, recent))
+
+    def to_queue(self, name: str) -> None:
+        menus = self.ctx.menus
+        assert menus is not None
+        self.route = f"queue {name}"
+        self.outcome = f"queued in {name}"
+        self.call.transfer(menus.queues[name], context=self.ctx.config.ivr.transfer_context)
+        self.call.wait_until_ended()
+        raise Done
+
+    def to_voicemail(self, box: str | None) -> None:
+        menus = self.ctx.menus
+        assert menus is not None
+        box = box or menus.voicemail_box
+        if not box:
+            self.call.hangup("NORMAL_CLEARING")
+            raise Done
+        self.route = f"{self.route} -> voicemail {box}"
+        self.call.execute("voicemail", app_args("default", self.ctx.config.ivr.voicemail_domain,
+                                                box))
+        self.call.hangup("NORMAL_CLEARING")
+        raise Done
+
+    def directory(self, menu: Menu) -> None:
+        for _ in range(menu.max_tries):
+            digits = self.call.play_and_get_digits(
+                self.ctx.prompt("directory", self.language), invalid="silence_stream://100",
+                min_digits=2, max_digits=MAX_DIGITS, tries=1, timeout_ms=menu.timeout_ms,
+                digit_timeout_ms=menu.inter_digit_ms, regex=rf"^[0-9]{{2,{MAX_DIGITS}}}$")
+            self.keys.append({"menu": "directory", "digits": digits or ""})
+            if digits and self.employee_exists(digits):
+                self.route = f"directory/extension {digits}"
+                self.ring_extension(digits, then_voicemail=True)
+                return
+            self.prompt(menu.invalid_prompt if digits else menu.timeout_prompt)
+
+
+def handle(call: Call, ctx: HandlerContext) -> None:
+    IvrFlow(call, ctx).run()

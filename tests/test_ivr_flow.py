@@ -1,0 +1,289 @@
+"""The IVR over TCP: FakeSwitch hands calls to the App, which runs the menus of
+config/menus.example.yaml against a real PostgreSQL. Each menu path, and what it leaves."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+
+import gevent
+import pytest
+import structlog
+from gevent.pywsgi import WSGIServer
+
+from ivr_app import config, logs
+from ivr_app.app import App
+from ivr_app.db import directory
+from ivr_app.esl.control import ControlConnection
+from ivr_app.testing.fakeswitch.originate import NEVER_ANSWERS, FarEnd
+from ivr_app.testing.fakeswitch.switch import FakeSwitch
+from ivr_app.testing.waiting import wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "config" / "demo-data.yaml"
+MENUS = ROOT / "config" / "menus.example.yaml"
+OPEN = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)  # Monday 11:00 in Moscow
+CLOSED = dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.UTC)  # Sunday
+IVAN = "+79031234567"  # VIP, manager 1001
+EMILY = "+442071234567"  # not VIP, manager 1002
+
+
+@pytest.fixture
+def webhook():
+    got: list[dict] = []
+
+    def app(environ, start_response):
+        got.append(json.loads(environ["wsgi.input"].read()))
+        start_response("204 No Content", [])
+        return [b""]
+
+    server = WSGIServer(("127.0.0.1", 0), app, log=None)
+    server.start()
+    yield f"http://127.0.0.1:{server.server_port}/pop", got
+    server.stop()
+
+
+@pytest.fixture
+def ivr(db, database_url, prompt_cache, webhook):
+    directory.store(db, directory.load_file(DEMO))
+    fs = FakeSwitch(time_factor=0.01).start()
+    out = io.StringIO()
+    logs.configure("info", "json", stream=out)
+    cfg = config.load(None, {
+        "DATABASE_URL": database_url, "IVR_APP_OUTBOUND_PORT": "0",
+        "IVR_APP_ESL_PORT": str(fs.esl_port), "IVR_APP_IVR_MENUS": str(MENUS),
+        "IVR_APP_IVR_PROMPT_CACHE_DIR": str(prompt_cache),
+        "IVR_APP_IVR_RING_TIMEOUT_SECONDS": "20",
+        "IVR_APP_SCREEN_POP_WEBHOOK_URL": webhook[0]})
+    app = App(cfg, None, {}, logs.get_logger("app"))
+    app.clock = lambda: OPEN
+    app.start()
+    fs.dialplan.load_xml(f"""<include>
+      <context name="public"><extension name="company">
+        <condition field="destination_number" expression="^74951112233$">
+          <action application="socket" data="127.0.0.1:{app.outbound.port} async full"/>
+        </condition></extension></context>
+      <context name="default"><extension name="queues">
+        <condition field="destination_number" expression="^(700[12])$">
+          <action application="set" data="queued_in=$1"/>
+          <action application="playback" data="local_stream://moh"/>
+        </condition></extension></context></include>""")
+    assert app.control.wait_connected(5)
+    yield fs, app, out
+    app.shutdown()
+    fs.stop()
+
+
+def call(fs, number=EMILY, name="Emily Clark"):
+    return fs.place_call("74951112233", caller_id_number=number, caller_id_name=name)
+
+
+_pagd_count: dict[str, int] = {}
+
+
+def at_menu(fs, ch, n=1):
+    """Wait until the caller is in the n-th key prompt of the call."""
+    wait_until(lambda: _pagd_count.get(ch.uuid, 0) >= n and
+               ch.vars.get("current_application") == "play_and_get_digits",
+               timeout=10, what=f"key prompt #{n}")
+
+
+@pytest.fixture(autouse=True)
+def count_prompts(request):
+    """Count play_and_get_digits runs per call, from the simulator's events."""
+    if "ivr" not in request.fixturenames:
+        yield
+        return
+    fs = request.getfixturevalue("ivr")[0]
+    _pagd_count.clear()
+
+    def watch(name, headers):
+        h = dict(headers)
+        if name == "CHANNEL_EXECUTE" and h.get("Application") == "play_and_get_digits":
+            _pagd_count[h["Unique-ID"]] = _pagd_count.get(h["Unique-ID"], 0) + 1
+
+    fs.observers.append(watch)
+    yield
+
+
+def row(db, uuid):
+    return wait_until(lambda: db.execute(
+        "SELECT route, menu_path, hangup_cause, customer_id FROM calls "
+        "WHERE uuid = %s AND ended_at IS NOT NULL", (uuid,)).fetchone(),
+        what="the calls row")
+
+
+def ended(ch):
+    wait_until(lambda: ch.destroyed.is_set(), timeout=15, what="the end of the call")
+
+
+def test_valid_key_into_a_submenu_then_an_extension(ivr, db):
+    fs, _app, _out = ivr
+    fs.originator.far_end("user/1002", FarEnd(answer_after=0.5, talk=2))
+    ch = call(fs)
+    at_menu(fs, ch, 1)
+    fs.press(ch.uuid, "1")  # sales
+    at_menu(fs, ch, 2)
+    fs.press(ch.uuid, "2")  # existing orders: extension 1002
+    ended(ch)
+    route, path, _cause, customer = row(db, ch.uuid)
+    assert route == "sales/extension 1002"
+    assert path == [{"menu": "main", "digits": "1"}, {"menu": "sales", "digits": "2"}]
+    assert customer is not None
+    summary = db.execute("SELECT summary FROM interactions WHERE reference = %s",
+                         (ch.uuid,)).fetchone()
+    assert summary == ("IVR call: keys main:1 sales:2; route sales/extension 1002; "
+                       "1002 answered",)
+
+
+def test_invalid_key_then_timeout_then_valid(ivr, db):
+    fs, app, _out = ivr
+    fs.originator.far_end("user/1002", FarEnd(answer_after=0.2, talk=1))
+    ch = call(fs)
+    at_menu(fs, ch, 1)
+    fs.press(ch.uuid, "7")  # no such option
+    at_menu(fs, ch, 2)  # the invalid prompt played, the menu again; then no key at all
+    at_menu(fs, ch, 3)
+    fs.press(ch.uuid, "2")  # account manager
+    ended(ch)
+    route, path, _cause, _customer = row(db, ch.uuid)
+    assert [k["digits"] for k in path] == ["7", "", "2"]
+    assert route == "main/manager"
+    heard = [p for u, p in fs.played if u == ch.uuid]
+    prompts = app.prompts
+    assert prompts.path(app.menus.prompts["invalid"], "en") in heard
+    assert prompts.path(app.menus.prompts["timeout"], "en") in heard
+
+
+def test_max_tries_runs_on_failure(ivr, db):
+    fs, _app, _out = ivr
+    fs.originator.far_end("user/1000", FarEnd(answer_after=0.2, talk=1))
+    ch = call(fs)
+    ended(ch)  # three timeouts, then on_failure: transfer to the operator, 1000
+    route, path, _cause, _customer = row(db, ch.uuid)
+    assert route == "main/failed -> extension 1000"
+    assert [k["digits"] for k in path] == ["", "", ""]
+    assert "1000 answered" in (db.execute("SELECT summary FROM interactions WHERE reference = %s",
+                                          (ch.uuid,)).fetchone()[0])
+
+
+def test_direct_dial_of_an_extension(ivr, db):
+    fs, _app, _out = ivr
+    fs.originator.far_end("user/1001", FarEnd(answer_after=0.2, talk=1))
+    ch = call(fs)
+    at_menu(fs, ch, 1)
+    fs.press(ch.uuid, "1001#")
+    ended(ch)
+    route, path, _cause, _customer = row(db, ch.uuid)
+    assert route == "main/extension 1001"
+    assert path == [{"menu": "main", "digits": "1001"}]
+
+
+def test_unknown_extension_is_an_invalid_entry(ivr, db):
+    fs, _app, _out = ivr
+    fs.originator.far_end("user/1000", FarEnd(answer_after=0.2, talk=1))
+    ch = call(fs)
+    at_menu(fs, ch, 1)
+    fs.press(ch.uuid, "4444#")
+    at_menu(fs, ch, 2)
+    fs.press(ch.uuid, "0")  # the operator
+    ended(ch)
+    route, path, _cause, _customer = row(db, ch.uuid)
+    assert [k["digits"] for k in path] == ["4444", "0"]
+    assert route == "main/extension 1000"
+
+
+def test_after_hours_goes_to_voicemail(ivr, db):
+    fs, app, _out = ivr
+    app.clock = lambda: CLOSED
+    ch = call(fs)
+    wait_until(lambda: ch.vars.get("current_application") == "voicemail", timeout=10)
+    gevent.sleep(0.05)
+    fs.caller_hangs_up(ch.uuid)  # after leaving a message
+    ended(ch)
+    route, path, _cause, _customer = row(db, ch.uuid)
+    assert route == "main/after-hours -> voicemail 1000"
+    assert path == []
+    assert any(uuid == ch.uuid and f.is_file() for box, uuid, f in fs.voicemails)
+
+
+def test_vip_skips_the_menu_and_gets_the_manager(ivr, db, webhook):
+    fs, _app, _out = ivr
+    fs.originator.far_end("user/1001", FarEnd(answer_after=0.3, talk=1))
+    events = []
+    listener = ControlConnection("127.0.0.1", fs.esl_port, "ClueCon", structlog.get_logger(),
+                                 events=["CUSTOM", "ivr_app::screen_pop"]).start()
+    listener.on("ivr_app::screen_pop", events.append)
+    assert listener.wait_connected(5)
+    try:
+        ch = call(fs, IVAN, "Ivan Kuznetsov")
+        ended(ch)
+        route, path, _cause, _customer = row(db, ch.uuid)
+        assert route == "vip"
+        assert path == []  # no menu at all
+        wait_until(lambda: events and webhook[1], what="screen pop event and webhook")
+    finally:
+        listener.stop()
+    pop = json.loads(events[0].body)
+    assert events[0].get("ivr_app_employee") == "1001"
+    assert pop["customer"]["name"] == "Ivan Kuznetsov"
+    assert webhook[1][0]["call_uuid"] == ch.uuid
+    assert webhook[1][0]["customer"]["vip"] is True
+
+
+def test_manager_not_answering_falls_back_to_the_queue(ivr, db):
+    fs, _app, _out = ivr
+    fs.originator.far_end("user/1001", NEVER_ANSWERS)
+    ch = call(fs, IVAN, "Ivan Kuznetsov")
+    wait_until(lambda: ch.vars.get("queued_in") == "7001", timeout=10, what="the queue")
+    fs.caller_hangs_up(ch.uuid)
+    ended(ch)
+    route, _path, _cause, _customer = row(db, ch.uuid)
+    assert route == "queue support"
+
+
+def test_unknown_caller_is_anonymous_and_tagged_nowhere(ivr, db):
+    fs, _app, _out = ivr
+    ch = call(fs, "+15550100200", "Someone")
+    at_menu(fs, ch, 1)
+    fs.caller_hangs_up(ch.uuid)
+    ended(ch)
+    _route, _path, _cause, customer = row(db, ch.uuid)
+    assert customer is None
+    assert db.execute("SELECT count(*) FROM interactions").fetchone() == (0,)
+
+
+def test_database_down_the_call_still_goes_through(ivr, db):
+    fs, app, out = ivr
+    fs.originator.far_end("user/1000", FarEnd(answer_after=0.2, talk=1))
+    app.pool.close()
+    ch = call(fs, IVAN, "Ivan Kuznetsov")  # a VIP, but nobody can know it now
+    at_menu(fs, ch, 1)
+    fs.press(ch.uuid, "0")
+    ended(ch)
+    assert "database unavailable for the call" in out.getvalue()
+    assert any(line for line in out.getvalue().splitlines()
+               if ch.uuid in line and '"anonymous caller"' in line)
+
+
+def test_hostile_caller_id_is_stored_verbatim_and_never_expanded(ivr, db):
+    fs, app, _out = ivr
+    evil = "Robert'); DROP TABLE calls;-- ${system reboot} <script>x</script>\r\nX: y"
+    ch = call(fs, "+15550100200", evil)
+    at_menu(fs, ch, 1)
+    fs.press(ch.uuid, "A")  # a DTMF key, but not one a menu accepts
+    at_menu(fs, ch, 2)
+    fs.caller_hangs_up(ch.uuid)
+    ended(ch)
+    stored = wait_until(lambda: db.execute(
+        "SELECT caller_name, menu_path FROM calls WHERE uuid = %s AND ended_at IS NOT NULL",
+        (ch.uuid,)).fetchone())
+    assert stored[0] == evil  # every byte, through query parameters
+    assert stored[1][0] == {"menu": "main", "digits": "A"}
+    heard = [p for u, p in fs.played if u == ch.uuid]
+    assert app.prompts.path(app.menus.prompts["invalid"], "en") in heard
+    # the name reached the channel through FreeSWITCH, never a command of ours: no ${...}
+    # was expanded, no API ran, and the table is intact
+    assert db.execute("SELECT to_regclass('calls') IS NOT NULL").fetchone() == (True,)
