@@ -287,3 +287,55 @@ def test_hostile_caller_id_is_stored_verbatim_and_never_expanded(ivr, db):
     # the name reached the channel through FreeSWITCH, never a command of ours: no ${...}
     # was expanded, no API ran, and the table is intact
     assert db.execute("SELECT to_regclass('calls') IS NOT NULL").fetchone() == (True,)
+
+
+def test_a_russian_customer_hears_russian_prompts(ivr, db):
+    fs, app, _out = ivr
+    ch = call(fs, "+78127654321", "Dmitry Orlov")  # language ru, not VIP
+    at_menu(fs, ch, 1)
+    fs.caller_hangs_up(ch.uuid)
+    ended(ch)
+    heard = [p for u, p in fs.played if u == ch.uuid]
+    welcome = app.menus.prompts["welcome"]
+    assert heard[0] == app.prompts.path(welcome, "ru")
+    assert heard[0] != app.prompts.path(welcome, "en")
+
+
+def test_directory_rings_the_extension_typed(ivr, db):
+    fs, _app, _out = ivr
+    fs.originator.far_end("user/1002", FarEnd(answer_after=0.2, talk=1))
+    ch = call(fs)
+    at_menu(fs, ch, 1)
+    fs.press(ch.uuid, "8")  # the directory
+    at_menu(fs, ch, 2)
+    fs.press(ch.uuid, "1002#")
+    ended(ch)
+    route, path, _cause, _customer = row(db, ch.uuid)
+    assert route == "directory/extension 1002"
+    assert path == [{"menu": "main", "digits": "8"}, {"menu": "directory", "digits": "1002"}]
+
+
+def test_screen_pop_webhook_is_retried(database_url, prompt_cache):
+    """A webhook that fails first still gets the card, and the call did not wait for it."""
+    from ivr_app.config import ScreenPopConfig
+    from ivr_app.screenpop import Offer, ScreenPop
+
+    got, statuses = [], ["500 Internal Server Error", "204 No Content"]
+
+    def app(environ, start_response):
+        start_response(statuses.pop(0) if statuses else "204 No Content", [])
+        got.append(json.loads(environ["wsgi.input"].read()))
+        return [b""]
+
+    server = WSGIServer(("127.0.0.1", 0), app, log=None)
+    server.start()
+    try:
+        pop = ScreenPop(ScreenPopConfig(webhook_url=f"http://127.0.0.1:{server.server_port}/",
+                                        retries=3), None, structlog.get_logger())
+        job = pop.offer(Offer("c-1", "1001", "+79031234567", "Ivan", None))
+        assert not job.ready()  # the caller is not held while it is delivered
+        job.join(timeout=10)
+    finally:
+        server.stop()
+    assert len(got) == 2  # the failed attempt and the retry that worked
+    assert got[1]["call_uuid"] == "c-1"
