@@ -115,6 +115,12 @@ def row(db, uuid):
         what="the calls row")
 
 
+def summary(db, uuid):
+    """The call's interaction on the customer's timeline (written just after the calls row)."""
+    return wait_until(lambda: db.execute("SELECT summary FROM interactions WHERE reference = %s",
+                                         (uuid,)).fetchone(), what="the interaction")[0]
+
+
 def ended(ch):
     wait_until(lambda: ch.destroyed.is_set(), timeout=15, what="the end of the call")
 
@@ -132,10 +138,8 @@ def test_valid_key_into_a_submenu_then_an_extension(ivr, db):
     assert route == "sales/extension 1002"
     assert path == [{"menu": "main", "digits": "1"}, {"menu": "sales", "digits": "2"}]
     assert customer is not None
-    summary = db.execute("SELECT summary FROM interactions WHERE reference = %s",
-                         (ch.uuid,)).fetchone()
-    assert summary == ("IVR call: keys main:1 sales:2; route sales/extension 1002; "
-                       "1002 answered",)
+    assert summary(db, ch.uuid) == ("IVR call: keys main:1 sales:2; "
+                                     "route sales/extension 1002; 1002 answered")
 
 
 def test_invalid_key_then_timeout_then_valid(ivr, db):
@@ -165,8 +169,7 @@ def test_max_tries_runs_on_failure(ivr, db):
     route, path, _cause, _customer = row(db, ch.uuid)
     assert route == "main/failed -> extension 1000"
     assert [k["digits"] for k in path] == ["", "", ""]
-    assert "1000 answered" in (db.execute("SELECT summary FROM interactions WHERE reference = %s",
-                                          (ch.uuid,)).fetchone()[0])
+    assert summary(db, ch.uuid).endswith("; 1000 answered")
 
 
 def test_direct_dial_of_an_extension(ivr, db):
