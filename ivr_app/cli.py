@@ -214,6 +214,179 @@ def prompts_check(ctx: Context) -> None:
     click.echo(f"{len(menu_set.prompts)} prompts, all playable")
 
 
+# ----------------------------------------------------------------------------- dialplan
+
+
+@cli.group("dialplan")
+def dialplan_group() -> None:
+    """Render, validate, diff, deploy and roll back the dialplan."""
+
+
+site_option = click.option("--site", type=click.Path(dir_okay=False),
+                           help="the site YAML (default: dialplan.site)")
+target_option = click.option("--target", type=click.Path(file_okay=False),
+                             help="FreeSWITCH's conf/dialplan directory (default: "
+                                  "dialplan.target_dir)")
+
+
+def _rendered(ctx: Context, site_file: str | None) -> dict[str, str]:
+    from ivr_app.dialplan import render, site
+
+    cfg = ctx.config
+    return render.render(site.load(site_file or cfg.path(cfg.dialplan.site)))
+
+
+def _control(ctx: Context, required: bool = True) -> Any:
+    """The control connection to FreeSWITCH, connected, or None / FreeSwitchUnavailable."""
+    from ivr_app.errors import FreeSwitchUnavailable
+    from ivr_app.esl.control import ControlConnection
+
+    cfg = ctx.config
+    logs.configure("warning", "console")
+    control = ControlConnection(cfg.esl.host, cfg.esl.port, cfg.esl.password,
+                                logs.get_logger("cli"), reconnect_min=0.2, reconnect_max=1.0,
+                                connect_timeout=cfg.esl.connect_timeout_seconds).start()
+    if control.wait_connected(cfg.esl.connect_timeout_seconds):
+        return control
+    control.stop()
+    if required:
+        raise FreeSwitchUnavailable(f"FreeSWITCH's Event Socket at {cfg.esl.host}:"
+                                    f"{cfg.esl.port} does not answer")
+    return None
+
+
+def _applications(control: Any) -> set[str] | None:
+    if control is None:
+        return None
+    lines = control.api("show application").splitlines()
+    return {line.split(",")[0] for line in lines[1:] if "," in line}
+
+
+@dialplan_group.command("render")
+@site_option
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True)
+@pass_ctx
+@_fails_cleanly
+def dialplan_render(ctx: Context, site: str | None, out_dir: str) -> None:
+    """Write the dialplan XML rendered from the site YAML into OUT."""
+    from ivr_app.dialplan import render
+
+    for path in render.write(_rendered(ctx, site), Path(out_dir)):
+        click.echo(f"wrote {path}")
+
+
+@dialplan_group.command("validate")
+@site_option
+@click.option("--dir", "directory", type=click.Path(file_okay=False, exists=True),
+              help="validate the XML files in this directory instead of a fresh render")
+@pass_ctx
+@_fails_cleanly
+def dialplan_validate(ctx: Context, site: str | None, directory: str | None) -> None:
+    """XML, regular expressions, applications (FreeSWITCH's own list when it answers),
+    transfer targets. Exit 2 with one line per problem."""
+    from ivr_app.dialplan.validate import validate
+    from ivr_app.errors import ConfigError
+
+    if directory:
+        root = Path(directory)
+        files = {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*.xml"))}
+    else:
+        files = _rendered(ctx, site)
+    control = _control(ctx, required=False)
+    try:
+        problems = validate(files, _applications(control))
+    finally:
+        if control is not None:
+            control.stop()
+    if problems:
+        raise ConfigError(problems)
+    source = "FreeSWITCH's application list" if control else "the known application list"
+    click.echo(f"{len(files)} files valid (applications checked against {source})")
+
+
+@dialplan_group.command("diff")
+@site_option
+@target_option
+@pass_ctx
+@_fails_cleanly
+def dialplan_diff(ctx: Context, site: str | None, target: str | None) -> None:
+    """What a deploy would change (unified diff); exit 1 when it would change something."""
+    from ivr_app.dialplan.deploy import unified_diff
+
+    files = _rendered(ctx, site)
+    root = Path(target or ctx.config.dialplan.target_dir)
+    deployed = {rel: (root / rel).read_text() if (root / rel).is_file() else None
+                for rel in files}
+    text = unified_diff(deployed, files)
+    click.echo(text or "no changes", nl=not text)
+    if text:
+        sys.exit(1)
+
+
+def _deployer(ctx: Context, conn: Any, control: Any, target: str | None) -> Any:
+    from ivr_app.dialplan.deploy import Deployer
+
+    return Deployer(conn, control, Path(target or ctx.config.dialplan.target_dir),
+                    logs.get_logger("dialplan"), _applications(control))
+
+
+@dialplan_group.command("deploy")
+@site_option
+@target_option
+@pass_ctx
+@_fails_cleanly
+def dialplan_deploy(ctx: Context, site: str | None, target: str | None) -> None:
+    """Validate, write atomically, reloadxml, verify; roll back by itself on any failure."""
+    from ivr_app.db.pool import connect
+
+    files = _rendered(ctx, site)
+    control = _control(ctx)
+    try:
+        with connect(ctx.config.database) as conn:
+            conn.autocommit = True
+            result = _deployer(ctx, conn, control, target).deploy(files)
+    finally:
+        control.stop()
+    click.echo(f"deployed version {result.version}: reloadxml +OK, extensions verified")
+
+
+@dialplan_group.command("rollback")
+@click.option("--to", "version", type=int, required=True, help="the version to restore")
+@target_option
+@pass_ctx
+@_fails_cleanly
+def dialplan_rollback(ctx: Context, version: int, target: str | None) -> None:
+    """Redeploy exactly what version N wrote (validated, reloaded and verified again)."""
+    from ivr_app.db.pool import connect
+
+    control = _control(ctx)
+    try:
+        with connect(ctx.config.database) as conn:
+            conn.autocommit = True
+            result = _deployer(ctx, conn, control, target).rollback(version)
+    finally:
+        control.stop()
+    click.echo(f"rolled back to version {version} as version {result.version}")
+
+
+@dialplan_group.command("history")
+@click.option("--limit", type=int, default=20)
+@pass_ctx
+@_fails_cleanly
+def dialplan_history(ctx: Context, limit: int) -> None:
+    """Every deploy and rollback: version, when, who, what, result."""
+    from ivr_app.db.pool import connect
+
+    with connect(ctx.config.database) as conn:
+        rows = conn.execute(
+            """SELECT version, deployed_at, deployed_by, action, result, left(checksum, 12),
+                      detail FROM dialplan_deploys ORDER BY version DESC LIMIT %s""",
+            (limit,)).fetchall()
+    click.echo(_table(("version", "when", "who", "action", "result", "checksum", "detail"),
+                      [(v, f"{at:%Y-%m-%d %H:%M:%S}", who, a, r, c, d.splitlines()[0] if d
+                        else "") for v, at, who, a, r, c, d in rows]))
+
+
 # ----------------------------------------------------------------------------- demo
 
 

@@ -248,6 +248,17 @@ class ScreenPopConfig:
     retries: int = setting(5, Int(0, 20), "with exponential backoff, never holding the call")
 
 
+_EXAMPLE_SITE = str(Path(__file__).resolve().parents[1] / "dialplan" / "site.example.yaml")
+
+
+@dataclass(frozen=True)
+class DialplanConfig:
+    site: str = setting(_EXAMPLE_SITE, Str(), "the site's numbers (relative: to this file)")
+    target_dir: str = setting(
+        "/etc/freeswitch/dialplan", Str(), "FreeSWITCH's conf/dialplan directory to deploy into"
+    )
+
+
 @dataclass(frozen=True)
 class Config:
     service: ServiceConfig = section(ServiceConfig)
@@ -257,6 +268,7 @@ class Config:
     database: DatabaseConfig = section(DatabaseConfig)
     ivr: IvrConfig = section(IvrConfig)
     screen_pop: ScreenPopConfig = section(ScreenPopConfig)
+    dialplan: DialplanConfig = section(DialplanConfig)
     source: str = field(default="<defaults>", metadata={"internal": True})
 
     def path(self, value: str) -> Path:

@@ -39,3 +39,15 @@ class DatabaseUnavailable(IvrAppError):
 class NotFound(IvrAppError):
     code = "not-found"
     exit_code = 5
+
+
+class DeployFailed(IvrAppError):
+    """FreeSWITCH refused or could not confirm a dialplan; the previous one is back."""
+
+    code = "deploy-failed"
+    exit_code = 7
+
+
+class FreeSwitchUnavailable(IvrAppError):
+    code = "freeswitch-unavailable"
+    exit_code = 8

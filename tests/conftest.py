@@ -77,6 +77,16 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
         yield conn
 
 
+@pytest.fixture
+def fs():
+    """The FreeSWITCH simulator on a free port; one second of call time takes 20 ms."""
+    from ivr_app.testing.fakeswitch.switch import FakeSwitch
+
+    switch = FakeSwitch(time_factor=0.02).start()
+    yield switch
+    switch.stop()
+
+
 @pytest.fixture(scope="session")
 def prompt_cache(tmp_path_factory):
     """The example menus' text prompts, rendered once per session (espeak-ng + sox)."""

@@ -36,17 +36,12 @@ import psycopg  # noqa: E402
 from ivr_app import logs, menus  # noqa: E402
 from ivr_app.prompts import PromptStore  # noqa: E402
 from ivr_app.testing.fakeswitch.channel import Channel  # noqa: E402
-from ivr_app.testing.fakeswitch.dialplan import Dialplan  # noqa: E402
 from ivr_app.testing.fakeswitch.originate import FarEnd  # noqa: E402
 from ivr_app.testing.fakeswitch.switch import FakeSwitch  # noqa: E402
 from ivr_app.testing.waiting import wait_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = time.monotonic()
-QUEUES = """<include><context name="default"><extension name="queues">
-  <condition field="destination_number" expression="^(700[12])$">
-    <action application="answer"/><action application="playback" data="local_stream://moh"/>
-  </condition></extension></context></include>"""
 
 
 def say(who: str, text: str) -> None:
@@ -140,13 +135,17 @@ def main(argv: list[str]) -> int:
         print("\n== 2. the IVR prompts, rendered from the menus' text ==", flush=True)
         subprocess.run([ivr_app, "--config", str(cfg), "prompts", "build"], check=True)
 
-        print("\n== 3. the FreeSWITCH simulator and `ivr-app serve` ==", flush=True)
+        print("\n== 3. the dialplan, deployed into the simulator as into FreeSWITCH ==",
+              flush=True)
         logs.configure("warning", "console")
-        dialplan = (ROOT / "dialplan" / "public" / "ivr-app.xml").read_text()
-        fs.dialplan = Dialplan()
-        fs.dialplan.load_xml(dialplan.replace("127.0.0.1:8084", f"127.0.0.1:{out_port}"),
-                             default_context="public")
-        fs.dialplan.load_xml(QUEUES)
+        site_file = Path(tmp) / "site.yaml"
+        site_file.write_text((ROOT / "dialplan" / "site.example.yaml").read_text()
+                             .replace("port: 8084", f"port: {out_port}"))
+        fs.dialplan_dir = Path(tmp) / "conf" / "dialplan"
+        subprocess.run([ivr_app, "--config", str(cfg), "dialplan", "deploy", "--site",
+                        str(site_file), "--target", str(fs.dialplan_dir)], check=True)
+
+        print("\n== 4. `ivr-app serve` ==", flush=True)
         for ext, answer, talk in (("1000", 2.0, 3.0), ("1001", 2.5, 4.0), ("1002", 1.5, 3.0)):
             fs.originator.far_end(f"user/{ext}", FarEnd(answer_after=answer, talk=talk))
         menu_set = menus.load(menus_file)
@@ -160,24 +159,24 @@ def main(argv: list[str]) -> int:
             wait_until(lambda: fs.listeners, timeout=30, what="ivr-app's control connection")
             say("switch", f"simulator on :{fs.esl_port}, ivr-app listening on :{out_port}")
 
-            print("\n== 4. an unknown caller: a wrong key, then nothing, then the operator ==",
+            print("\n== 5. an unknown caller: a wrong key, then nothing, then the operator ==",
                   flush=True)
             ch = place(fs, "+15550100200", "Unknown")
             keys_at_menu(fs, ch, ["7", None, "0"])
             ended(ch)
 
-            print("\n== 5. Emily Clark, a customer, asks for her account manager ==",
+            print("\n== 6. Emily Clark, a customer, asks for her account manager ==",
                   flush=True)
             ch = place(fs, "+442071234567", "Emily Clark")
             keys_at_menu(fs, ch, ["2"])
             ended(ch)
 
-            print("\n== 6. Ivan Kuznetsov, a VIP: no menu, straight to his manager ==",
+            print("\n== 7. Ivan Kuznetsov, a VIP: no menu, straight to his manager ==",
                   flush=True)
             ch = place(fs, "+79031234567", "Ivan Kuznetsov")
             ended(ch)
 
-            print("\n== 7. what ivr-app wrote ==", flush=True)
+            print("\n== 8. what ivr-app wrote ==", flush=True)
             wait_until(lambda: rows_done(db_url, 3), timeout=20, what="calls rows")
             show(db_url)
         finally:

@@ -11,15 +11,6 @@ from ivr_app.esl.call import Call
 from ivr_app.esl.outbound import OutboundServer
 from ivr_app.testing.fakeswitch.switch import FakeSwitch
 
-TIME_FACTOR = 0.02  # one second of call time takes 20 ms
-
-
-@pytest.fixture
-def fs() -> Iterator[FakeSwitch]:
-    switch = FakeSwitch(time_factor=TIME_FACTOR).start()
-    yield switch
-    switch.stop()
-
 
 def socket_dialplan(port: int, number: str = "7000") -> str:
     return f"""<include><context name="public">

@@ -167,7 +167,20 @@ def show(fs: FakeSwitch, arg: str) -> str:
 
 @api("reloadxml")
 def reloadxml(fs: FakeSwitch, arg: str) -> str:
-    result = fs.reloadxml_hook() if fs.reloadxml_hook is not None else "+OK [Success]\n"
+    """Re-read the dialplan directory. Broken XML keeps the old tree and still answers +OK,
+    with the error inside the brackets, as FreeSWITCH 1.10 does."""
+    from ivr_app.testing.fakeswitch.dialplan import Dialplan, DialplanError
+
+    if fs.reloadxml_hook is not None:
+        result = fs.reloadxml_hook()
+    elif fs.dialplan_dir is not None:
+        try:
+            fs.dialplan = Dialplan.from_dir(fs.dialplan_dir)
+            result = "+OK [Success]\n"
+        except DialplanError as exc:
+            result = f"+OK [[error near line {exc.line}]: {exc.message}]\n"
+    else:
+        result = "+OK [Success]\n"
     gevent.spawn_later(0.02, fs.log_line, 6, "Timezone reloaded 597 definitions",
                        "switch_time.c", "switch_load_timezones", 1436)
     return result
@@ -181,6 +194,13 @@ def log(fs: FakeSwitch, arg: str) -> str:
     gevent.spawn(fs.log_line, levels.get(level_name.upper(), 7), text, "mod_commands.c",
                  "log_function", 7200)  # logged after the api/response is on its way
     return "+OK\n"
+
+
+@api("xml_locate")
+def xml_locate(fs: FakeSwitch, arg: str) -> str:
+    if arg.split(" ")[0] != "dialplan":
+        return "-ERR only the dialplan section is simulated\n"
+    return fs.dialplan.to_xml()
 
 
 @api("global_getvar")

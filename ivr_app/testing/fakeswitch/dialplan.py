@@ -14,6 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+class DialplanError(Exception):
+    def __init__(self, line: int, message: str):
+        self.line, self.message = line, message
+        super().__init__(f"[error near line {line}]: {message}")
+
+
 @dataclass(frozen=True)
 class Condition:
     field: str
@@ -32,6 +38,34 @@ class Extension:
 @dataclass
 class Dialplan:
     contexts: dict[str, list[Extension]] = field(default_factory=dict)
+
+    @classmethod
+    def from_dir(cls, root: Path | str) -> Dialplan:
+        """A FreeSWITCH conf/dialplan directory: files in <context>/ are included into that
+        context (as public.xml includes public/*.xml); top-level files hold <context>s.
+        An XML error raises DialplanError with the file and line, as reloadxml reports it."""
+        dp = cls()
+        root = Path(root)
+        for f in sorted(root.rglob("*.xml")):
+            rel = f.relative_to(root)
+            ctx = rel.parts[0] if len(rel.parts) > 1 else "public"
+            try:
+                dp.load_xml(f.read_text(), default_context=ctx)
+            except ET.ParseError as exc:
+                line = exc.position[0] if exc.position else 0
+                raise DialplanError(line, f"{rel}: {exc}") from None
+        return dp
+
+    def to_xml(self) -> str:
+        """The dialplan section, as `xml_locate dialplan` prints it."""
+        out = ['<section name="dialplan" description="Regex/XML Dialplan">']
+        for ctx, exts in self.contexts.items():
+            out.append(f'  <context name="{ctx}">')
+            for e in exts:
+                out.append(f'    <extension name="{e.name}"/>')
+            out.append("  </context>")
+        out.append("</section>")
+        return "\n".join(out) + "\n"
 
     @classmethod
     def from_files(cls, *paths: Path | str) -> Dialplan:

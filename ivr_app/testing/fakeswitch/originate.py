@@ -217,6 +217,8 @@ class Originator:
         if target.startswith("loopback/"):
             return self._loopback_leg(lvars, target, caller, deadline, won, cancel)
         script = self.far_ends.get(target)
+        if script is None and target.startswith("user/") and "@" in target:
+            script = self.far_ends.get(target.split("@", 1)[0])  # user/1000@domain
         if script is None:
             if target.startswith("error/"):
                 return target[len("error/"):]
@@ -386,7 +388,7 @@ class Originator:
 
     def _new_leg(self, target: str, lvars: dict[str, str], caller: Channel | None) -> Channel:
         if target.startswith("user/"):
-            name = f"sofia/internal/{target[5:]}@127.0.0.1"
+            name = f"sofia/internal/{target[5:].split('@')[0]}@127.0.0.1"
         elif target.startswith("sofia/"):
             name = target
         else:
@@ -422,6 +424,9 @@ class Originator:
         a.vars["originate_disposition"] = "call accepted"
         a.vars["DIALSTATUS"] = "SUCCESS"
         self.join(a, winner, wait=True)
+        if a.vars.get("hangup_after_bridge") == "true" and a.ready:
+            a.hangup(a.vars.get("last_bridge_hangup_cause") or "NORMAL_CLEARING")
+            raise Hangup()
         return None
 
     def _handle_cause(self, a: Channel, cause: str) -> None:

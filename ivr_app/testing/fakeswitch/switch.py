@@ -66,6 +66,7 @@ class FakeSwitch:
         self.recorder = Recorder(self)
         self.originator = Originator(self)
         self.reloadxml_hook: Callable[[], str] | None = None
+        self.dialplan_dir: Path | None = None  # reloadxml re-reads it, like conf/dialplan
         self.registrations: dict[str, dict[str, str]] = {}
         self.voicemail_dir = Path(tempfile.mkdtemp(prefix="fakeswitch-vm-"))
         self.voicemails: list[tuple[str, str, Path]] = []  # (box, call uuid, file)
