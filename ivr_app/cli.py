@@ -227,6 +227,12 @@ site_option = click.option("--site", type=click.Path(dir_okay=False),
 target_option = click.option("--target", type=click.Path(file_okay=False),
                              help="FreeSWITCH's conf/dialplan directory (default: "
                                   "dialplan.target_dir)")
+def host_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--ssh-config", envvar="IVR_APP_SSH_CONFIG",
+                      type=click.Path(dir_okay=False, exists=True),
+                      help="ssh client configuration for --host (ssh -F)")(fn)
+    return click.option("--host", help="deploy to this host over ssh (user@host); reloadxml "
+                                       "still goes over esl.host's Event Socket")(fn)
 
 
 def _rendered(ctx: Context, site_file: str | None) -> dict[str, str]:
@@ -307,35 +313,47 @@ def dialplan_validate(ctx: Context, site: str | None, directory: str | None) -> 
 @dialplan_group.command("diff")
 @site_option
 @target_option
+@host_option
 @pass_ctx
 @_fails_cleanly
-def dialplan_diff(ctx: Context, site: str | None, target: str | None) -> None:
+def dialplan_diff(ctx: Context, site: str | None, target: str | None, host: str | None,
+                  ssh_config: str | None) -> None:
     """What a deploy would change (unified diff); exit 1 when it would change something."""
     from ivr_app.dialplan.deploy import unified_diff
 
     files = _rendered(ctx, site)
-    root = Path(target or ctx.config.dialplan.target_dir)
-    deployed = {rel: (root / rel).read_text() if (root / rel).is_file() else None
-                for rel in files}
+    store = _files(ctx, target, host, ssh_config)
+    deployed = {rel: store.read(rel) for rel in files}
     text = unified_diff(deployed, files)
     click.echo(text or "no changes", nl=not text)
     if text:
         sys.exit(1)
 
 
-def _deployer(ctx: Context, conn: Any, control: Any, target: str | None) -> Any:
+def _files(ctx: Context, target: str | None, host: str | None,
+           ssh_config: str | None = None) -> Any:
+    from ivr_app.dialplan.deploy import LocalFiles, SshFiles
+
+    root = Path(target or ctx.config.dialplan.target_dir)
+    return SshFiles(host, root, ssh_config) if host else LocalFiles(root)
+
+
+def _deployer(ctx: Context, conn: Any, control: Any, target: str | None,
+              host: str | None = None, ssh_config: str | None = None) -> Any:
     from ivr_app.dialplan.deploy import Deployer
 
-    return Deployer(conn, control, Path(target or ctx.config.dialplan.target_dir),
+    return Deployer(conn, control, _files(ctx, target, host, ssh_config),
                     logs.get_logger("dialplan"), _applications(control))
 
 
 @dialplan_group.command("deploy")
 @site_option
 @target_option
+@host_option
 @pass_ctx
 @_fails_cleanly
-def dialplan_deploy(ctx: Context, site: str | None, target: str | None) -> None:
+def dialplan_deploy(ctx: Context, site: str | None, target: str | None,
+                    host: str | None, ssh_config: str | None) -> None:
     """Validate, write atomically, reloadxml, verify; roll back by itself on any failure."""
     from ivr_app.db.pool import connect
 
@@ -344,7 +362,7 @@ def dialplan_deploy(ctx: Context, site: str | None, target: str | None) -> None:
     try:
         with connect(ctx.config.database) as conn:
             conn.autocommit = True
-            result = _deployer(ctx, conn, control, target).deploy(files)
+            result = _deployer(ctx, conn, control, target, host, ssh_config).deploy(files)
     finally:
         control.stop()
     click.echo(f"deployed version {result.version}: reloadxml +OK, extensions verified")
@@ -353,9 +371,11 @@ def dialplan_deploy(ctx: Context, site: str | None, target: str | None) -> None:
 @dialplan_group.command("rollback")
 @click.option("--to", "version", type=int, required=True, help="the version to restore")
 @target_option
+@host_option
 @pass_ctx
 @_fails_cleanly
-def dialplan_rollback(ctx: Context, version: int, target: str | None) -> None:
+def dialplan_rollback(ctx: Context, version: int, target: str | None,
+                      host: str | None, ssh_config: str | None) -> None:
     """Redeploy exactly what version N wrote (validated, reloaded and verified again)."""
     from ivr_app.db.pool import connect
 
@@ -363,7 +383,7 @@ def dialplan_rollback(ctx: Context, version: int, target: str | None) -> None:
     try:
         with connect(ctx.config.database) as conn:
             conn.autocommit = True
-            result = _deployer(ctx, conn, control, target).rollback(version)
+            result = _deployer(ctx, conn, control, target, host, ssh_config).rollback(version)
     finally:
         control.stop()
     click.echo(f"rolled back to version {version} as version {result.version}")
@@ -385,6 +405,99 @@ def dialplan_history(ctx: Context, limit: int) -> None:
     click.echo(_table(("version", "when", "who", "action", "result", "checksum", "detail"),
                       [(v, f"{at:%Y-%m-%d %H:%M:%S}", who, a, r, c, d.splitlines()[0] if d
                         else "") for v, at, who, a, r, c, d in rows]))
+
+
+# ----------------------------------------------------------------------------- status
+
+
+@cli.command()
+@pass_ctx
+@_fails_cleanly
+def status(ctx: Context) -> None:
+    """FreeSWITCH reachable, version, live calls by what they are doing, presence, schema."""
+    import json as _json
+
+    from ivr_app.db import migrations
+    from ivr_app.db.pool import connect
+    from ivr_app.errors import DatabaseUnavailable
+
+    control = _control(ctx)
+    try:
+        version = control.api("version").strip()
+        up = control.api("status").splitlines()
+        rows = _json.loads(control.api("show channels as json") or "{}").get("rows", [])
+    finally:
+        control.stop()
+    doing: dict[str, int] = {}
+    for row in rows:
+        app = row.get("application") or "-"
+        label = {"socket": "in the IVR", "park": "waiting in a queue", "bridge": "talking",
+                 "voicemail": "leaving a voicemail"}.get(app, app)
+        doing[label] = doing.get(label, 0) + 1
+    click.echo(f"FreeSWITCH: {version}")
+    click.echo(f"  {up[0] if up else ''}")
+    click.echo(f"  live channels: {len(rows)}" + "".join(f", {n} {what}" for what, n in
+                                                     sorted(doing.items())))
+    try:
+        with connect(ctx.config.database) as conn:
+            presence = conn.execute("SELECT state::text, count(*) FROM presence "
+                                    "GROUP BY state ORDER BY state").fetchall()
+            todo = migrations.pending(conn, migrations.default_directory())
+    except DatabaseUnavailable as exc:
+        click.echo(f"PostgreSQL: unavailable ({exc})")
+        return
+    click.echo("PostgreSQL: reachable, schema " + ("up to date" if not todo else
+                                                   f"{len(todo)} migration(s) pending"))
+    click.echo("presence: " + (", ".join(f"{n} {state}" for state, n in presence) or "nobody"))
+
+
+@cli.group("calls")
+def calls_group() -> None:
+    """Calls as they happen."""
+
+
+@calls_group.command("live")
+@click.option("--seconds", type=float, default=0, help="stop after this long (0: Ctrl-C)")
+@pass_ctx
+@_fails_cleanly
+def calls_live(ctx: Context, seconds: float) -> None:
+    """Watch calls start, answer, bridge and end, one line per event."""
+    import gevent
+    import gevent.event
+
+    from ivr_app.errors import FreeSwitchUnavailable
+    from ivr_app.esl.control import ControlConnection
+
+    cfg = ctx.config
+    logs.configure("warning", "console")
+    control = ControlConnection(cfg.esl.host, cfg.esl.port, cfg.esl.password,
+                                logs.get_logger("cli"), events=[
+                                    "CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_BRIDGE",
+                                    "CHANNEL_HANGUP_COMPLETE"]).start()
+
+    def show(ev: Any) -> None:
+        who = ev.get("Caller-Caller-ID-Number") or "?"
+        dest = ev.get("Caller-Destination-Number") or "?"
+        extra = {"CHANNEL_HANGUP_COMPLETE": ev.get("Hangup-Cause") or "",
+                 "CHANNEL_BRIDGE": f"with {ev.get('Other-Leg-Channel-Name') or '?'}"}.get(
+            ev.name, "")
+        click.echo(f"{ev.get('Event-Date-Local') or ''}  {(ev.unique_id or '')[:8]}  "
+                   f"{ev.name.removeprefix('CHANNEL_').lower():<15} {who} -> {dest}  "
+                   f"{ev.get('Channel-Name') or ''} {extra}".rstrip())
+
+    for name in ("CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_BRIDGE",
+                 "CHANNEL_HANGUP_COMPLETE"):
+        control.on(name, show)
+    try:
+        if not control.wait_connected(cfg.esl.connect_timeout_seconds):
+            raise FreeSwitchUnavailable(f"FreeSWITCH's Event Socket at {cfg.esl.host}:"
+                                        f"{cfg.esl.port} does not answer")
+        click.echo(f"watching calls on {cfg.esl.host}:{cfg.esl.port}", err=True)
+        gevent.event.Event().wait(seconds or None)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        control.stop()
 
 
 # ----------------------------------------------------------------------------- demo

@@ -20,6 +20,8 @@ import getpass
 import hashlib
 import json
 import re
+import shlex
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,18 +60,84 @@ def unified_diff(old: dict[str, str | None], new: dict[str, str]) -> str:
     return "".join(out)
 
 
+class LocalFiles:
+    """FreeSWITCH's conf/dialplan on this machine."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def __str__(self) -> str:
+        return str(self.root)
+
+    def read(self, rel: str) -> str | None:
+        path = self.root / rel
+        return path.read_text() if path.is_file() else None
+
+    def write(self, rel: str, text: str) -> None:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.ivr-app-tmp")
+        tmp.write_text(text)
+        tmp.replace(path)  # atomic on one filesystem: FreeSWITCH never reads half a file
+
+    def remove(self, rel: str) -> None:
+        (self.root / rel).unlink(missing_ok=True)
+
+
+class SshFiles:
+    """FreeSWITCH's conf/dialplan on another host, through the system's ssh (keys, known_hosts
+    and jump hosts as the operator configured them); writes are temp file + mv there too."""
+
+    def __init__(self, host: str, root: Path, ssh_config: str | None = None):
+        if not re.fullmatch(r"[A-Za-z0-9._@-]+", host):
+            raise ConfigError([f"--host {host!r}: not a host name (user@host allowed)"])
+        self.host, self.root, self.ssh_config = host, root, ssh_config
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.root}"
+
+    def _ssh(self, command: str, data: str | None = None) -> subprocess.CompletedProcess:
+        try:
+            config = ["-F", self.ssh_config] if self.ssh_config else []
+            return subprocess.run(["ssh", *config, "-o", "BatchMode=yes", self.host, command],
+                                  input=data, capture_output=True, text=True, timeout=60,
+                                  check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise DeployFailed(f"ssh {self.host}: {exc}") from exc
+
+    def read(self, rel: str) -> str | None:
+        path = shlex.quote(str(self.root / rel))
+        proc = self._ssh(f"if test -f {path}; then cat -- {path}; else exit 3; fi")
+        if proc.returncode == 3:
+            return None
+        if proc.returncode != 0:
+            raise DeployFailed(f"ssh {self.host}: reading {rel}: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def write(self, rel: str, text: str) -> None:
+        path = self.root / rel
+        tmp = path.with_name(f".{path.name}.ivr-app-tmp")
+        q = shlex.quote
+        proc = self._ssh(f"mkdir -p {q(str(path.parent))} && cat > {q(str(tmp))} && "
+                         f"mv -f {q(str(tmp))} {q(str(path))}", data=text)
+        if proc.returncode != 0:
+            raise DeployFailed(f"ssh {self.host}: writing {rel}: {proc.stderr.strip()}")
+
+    def remove(self, rel: str) -> None:
+        self._ssh(f"rm -f -- {shlex.quote(str(self.root / rel))}")
+
+
 class Deployer:
-    def __init__(self, conn: psycopg.Connection, control: Any, target: Path, log: Any,
-                 applications: set[str] | None = None):
+    def __init__(self, conn: psycopg.Connection, control: Any, target: Path | LocalFiles |
+                 SshFiles, log: Any, applications: set[str] | None = None):
         self.conn = conn
         self.control = control
-        self.target = target
+        self.target = LocalFiles(target) if isinstance(target, Path) else target
         self.log = log
         self.applications = applications
 
     def deployed(self, rels: list[str]) -> dict[str, str | None]:
-        return {rel: (self.target / rel).read_text() if (self.target / rel).is_file() else None
-                for rel in rels}
+        return {rel: self.target.read(rel) for rel in rels}
 
     def diff(self, files: dict[str, str]) -> str:
         return unified_diff(self.deployed(list(files)), files)
@@ -114,14 +182,10 @@ class Deployer:
 
     def _write(self, files: dict[str, str | None]) -> None:
         for rel, text in files.items():
-            path = self.target / rel
             if text is None:
-                path.unlink(missing_ok=True)  # it was not there before
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.ivr-app-tmp")
-            tmp.write_text(text)
-            tmp.replace(path)  # atomic on one filesystem: FreeSWITCH never reads half a file
+                self.target.remove(rel)  # it was not there before
+            else:
+                self.target.write(rel, text)
 
     def _reload(self) -> None:
         try:
