@@ -88,7 +88,15 @@ class App:
                       outbound_port=self.outbound.port if self.outbound else None)
 
     def _handle_call(self, call: Call) -> None:
-        """Every call handed over by the dialplan runs the IVR."""
+        """Every call handed over by the dialplan: star codes, or the IVR."""
+        if call.variable("ivr_app_entry") == "star":
+            # star codes set presence (the presence issue); until then a clear refusal
+            call.log.warning("star code not handled yet",
+                             action=call.variable("ivr_app_star_action"))
+            call.answer()
+            call.playback("tone_stream://%(500,500,480,620);loops=2")  # the reorder tone
+            call.hangup("FACILITY_NOT_IMPLEMENTED")
+            return
         ctx = HandlerContext(self.config, self.pool, call.log, menus=self.menus,
                              prompts=self.prompts, screen_pop=self.screen_pop,
                              clock=self.clock)

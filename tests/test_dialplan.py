@@ -168,3 +168,29 @@ def test_cli_render_validate_diff_deploy_history(fs, db, database_url, tmp_path)
     assert " ok " in out.output
     out = runner.invoke(cli, ["dialplan", "deploy"], env={**env, "IVR_APP_ESL_PORT": "1"})
     assert out.exit_code == 8  # FreeSWITCH unreachable: a clear exit code, nothing written
+
+
+def test_transfer_targets_must_exist():
+    files = {"default/x.xml": """<include>
+  <extension name="a"><condition field="destination_number" expression="^1000$">
+    <action application="transfer" data="9999 XML default"/>
+    <action application="transfer" data="2000 XML default"/>
+    <action application="transfer" data="${target} XML default"/>
+  </condition></extension>
+  <extension name="b"><condition field="destination_number" expression="^(2\\d{3})$">
+    <action application="answer"/></condition></extension>
+</include>"""}
+    assert validate(files) == [
+        "default/x.xml:3: transfer to 9999 in context default: no extension matches it"]
+
+
+def test_each_did_starts_in_its_own_menu(fs, db, deployer, tmp_path):
+    """ivr_app_entry set by the deployed dialplan picks the menu a DID starts in."""
+    dep, target = deployer
+    other = tmp_path / "site.yaml"
+    other.write_text(SITE.read_text().replace('{number: "7000", entry: main}',
+                                              '{number: "7000", entry: sales}'))
+    dep.deploy(render.render(site.load(other)))
+    ch = fs.place_call("7000")
+    wait_until(lambda: ch.vars.get("ivr_app_entry") == "sales", timeout=10)
+    fs.caller_hangs_up(ch.uuid)

@@ -342,3 +342,22 @@ def test_screen_pop_webhook_is_retried(database_url, prompt_cache):
         server.stop()
     assert len(got) == 2  # the failed attempt and the retry that worked
     assert got[1]["call_uuid"] == "c-1"
+
+
+def test_the_dialplan_picks_the_entry_menu(ivr, db):
+    fs, app, _out = ivr
+    ch = fs.place_call("74951112233", caller_id_number=EMILY,
+                       variables={"ivr_app_entry": "sales"})
+    at_menu(fs, ch, 1)
+    fs.caller_hangs_up(ch.uuid)
+    ended(ch)
+    heard = [p for u, p in fs.played if u == ch.uuid]
+    assert heard[0] == app.prompts.path(app.menus.prompts["sales_menu"], "en")
+
+
+def test_star_codes_are_refused_clearly_until_presence_lands(ivr, db):
+    fs, _app, _out = ivr
+    ch = fs.place_call("74951112233", caller_id_number="1001",
+                       variables={"ivr_app_entry": "star", "ivr_app_star_action": "meeting"})
+    ended(ch)
+    assert ch.hangup_cause == "FACILITY_NOT_IMPLEMENTED"

@@ -72,7 +72,9 @@ class IvrFlow:
                     self.route = "vip"
                     self.to_manager()
                 else:
-                    self.menu_loop(menus.entry)
+                    # the dialplan names the entry menu of each DID (ivr_app_entry)
+                    entry = self.call.variable("ivr_app_entry")
+                    self.menu_loop(entry if entry in menus.menus else menus.entry)
             except Done:
                 pass
         finally:
