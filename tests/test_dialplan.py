@@ -186,7 +186,7 @@ def test_transfer_targets_must_exist():
 
 def test_each_did_starts_in_its_own_menu(fs, db, deployer, tmp_path):
     """ivr_app_entry set by the deployed dialplan picks the menu a DID starts in."""
-    dep, target = deployer
+    dep, _target = deployer
     other = tmp_path / "site.yaml"
     other.write_text(SITE.read_text().replace('{number: "7000", entry: main}',
                                               '{number: "7000", entry: sales}'))
