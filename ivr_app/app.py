@@ -32,6 +32,7 @@ from ivr_app.handlers import ivr
 from ivr_app.handlers.context import HandlerContext
 from ivr_app.menus import MenuSet
 from ivr_app.prompts import PromptStore
+from ivr_app.recording.service import RecordingService
 from ivr_app.screenpop import ScreenPop
 
 # Settings read once at start: a reload that changes them is logged as needing a restart.
@@ -52,6 +53,7 @@ class App:
         self.menus: MenuSet | None = None
         self.prompts: PromptStore | None = None
         self.screen_pop: ScreenPop | None = None
+        self.recording: RecordingService | None = None
         self.outbound: OutboundServer | None = None
         self._stop = gevent.event.Event()
         self.reloads = 0
@@ -75,11 +77,13 @@ class App:
         if telephony:
             self.control = ControlConnection(
                 cfg.esl.host, cfg.esl.port, cfg.esl.password, self.log,
+                events=["RECORD_STOP"],
                 connect_timeout=cfg.esl.connect_timeout_seconds,
                 reconnect_min=cfg.esl.reconnect_min_seconds,
                 reconnect_max=cfg.esl.reconnect_max_seconds,
                 liveness=cfg.esl.liveness_seconds).start()
             self.screen_pop = ScreenPop(cfg.screen_pop, self.control, self.log)
+            self.recording = RecordingService(cfg, self.pool, self.log).start(self.control)
             self.outbound = OutboundServer(cfg.outbound.host, cfg.outbound.port,
                                            self._handle_call, self.log,
                                            max_calls=cfg.outbound.max_calls,
@@ -99,7 +103,7 @@ class App:
             return
         ctx = HandlerContext(self.config, self.pool, call.log, menus=self.menus,
                              prompts=self.prompts, screen_pop=self.screen_pop,
-                             clock=self.clock)
+                             recording=self.recording, clock=self.clock)
         ivr.handle(call, ctx)
 
     def _check_schema(self) -> None:
@@ -170,6 +174,8 @@ class App:
             if len(self.calls):
                 self.log.warning("grace period over, cutting calls", cut=len(self.calls))
                 self.calls.kill(block=True, timeout=5)
+        if self.recording is not None:
+            self.recording.stop()  # what is queued goes to PostgreSQL or the spool
         if self.control is not None:
             self.control.stop()
         if self.pool is not None:

@@ -248,6 +248,27 @@ class ScreenPopConfig:
     retries: int = setting(5, Int(0, 20), "with exponential backoff, never holding the call")
 
 
+@dataclass(frozen=True)
+class RecordingConfig:
+    policy: str = setting("none", Str(choices=("none", "all", "selected")),
+                          "none | all calls | selected routes, queues and employees")
+    routes: str = setting("", Str(allow_empty=True, pattern=r"[a-z0-9 _/,.-]*",
+                                  message="must be route prefixes, comma-separated"),
+                          "with policy selected: menus/queues whose calls are recorded")
+    employees: str = setting("", Str(allow_empty=True, pattern=r"[0-9, ]*",
+                                     message="must be extensions, comma-separated"),
+                             "with policy selected: employees whose calls are recorded")
+    consent_prompt: str = setting(
+        "", Str(allow_empty=True), "a prompt of the menus played before recording starts"
+    )
+    directory: str = setting("/var/lib/freeswitch/recordings/ivr-app", Str(),
+                             "where FreeSWITCH writes recordings (shared with ivr-app)")
+    spool_dir: str = setting("var/spool/recordings", Str(),
+                             "metadata waits here (fsync'd) while PostgreSQL is away")
+    stereo: bool = setting(True, Bool(), "caller and employee on their own channels")
+    min_seconds: int = setting(2, Int(0, 60), "shorter recordings are discarded by FreeSWITCH")
+
+
 _EXAMPLE_SITE = str(Path(__file__).resolve().parents[1] / "dialplan" / "site.example.yaml")
 
 
@@ -269,6 +290,7 @@ class Config:
     ivr: IvrConfig = section(IvrConfig)
     screen_pop: ScreenPopConfig = section(ScreenPopConfig)
     dialplan: DialplanConfig = section(DialplanConfig)
+    recording: RecordingConfig = section(RecordingConfig)
     source: str = field(default="<defaults>", metadata={"internal": True})
 
     def path(self, value: str) -> Path:

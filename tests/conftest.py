@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
+import structlog
 
 from ivr_app.db import migrations
+from ivr_app.esl.call import Call
+from ivr_app.esl.outbound import OutboundServer
 from ivr_app.testing import pgcluster
+from ivr_app.testing.fakeswitch.switch import FakeSwitch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,11 +84,36 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
 @pytest.fixture
 def fs():
     """The FreeSWITCH simulator on a free port; one second of call time takes 20 ms."""
-    from ivr_app.testing.fakeswitch.switch import FakeSwitch
-
     switch = FakeSwitch(time_factor=0.02).start()
     yield switch
     switch.stop()
+
+
+def socket_dialplan(port: int, number: str = "7000") -> str:
+    return f"""<include><context name="public">
+      <extension name="to-ivr-app">
+        <condition field="destination_number" expression="^{number}$">
+          <action application="socket" data="127.0.0.1:{port} async full"/>
+          <action application="playback" data="silence_stream://100"/>
+          <action application="hangup" data="TEMPORARY_FAILURE"/>
+        </condition>
+      </extension></context></include>"""
+
+
+@pytest.fixture
+def serve(fs: FakeSwitch) -> Iterator[Callable[..., OutboundServer]]:
+    servers: list[OutboundServer] = []
+
+    def start(handler: Callable[[Call], None], **kw: object) -> OutboundServer:
+        server = OutboundServer("127.0.0.1", 0, handler, structlog.get_logger(), **kw).start()
+        fs.dialplan.load_xml(socket_dialplan(server.port))
+        servers.append(server)
+        return server
+
+    yield start
+    for s in servers:
+        s.close()
+        s.calls.kill(timeout=2)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ivr_app.config import Config
 from ivr_app.menus import MenuSet
 from ivr_app.prompts import PromptStore
+from ivr_app.recording.service import RecordingService
 from ivr_app.screenpop import ScreenPop
 
 T = TypeVar("T")
@@ -29,6 +30,7 @@ class HandlerContext:
     menus: MenuSet | None = None
     prompts: PromptStore | None = None
     screen_pop: ScreenPop | None = None
+    recording: RecordingService | None = None
     db_wait_seconds: float = 1.0
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
 

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ivr_app.db import calls, customers, employees, interactions
+from ivr_app.db import calls, customers, employees, interactions, recordings
 from ivr_app.db.customers import CustomerCard
 from ivr_app.db.employees import EmployeeRef
 from ivr_app.esl.call import BridgeOutcome, Call
@@ -67,6 +67,8 @@ class IvrFlow:
             self.ctx.db("answered", lambda c: calls.answered(c, self.call.uuid), None, self.log)
             if self.card is not None:
                 self.call.set("ivr_app_customer_id", str(self.card.id))
+            if self.ctx.recording is not None and self.ctx.recording.policy.records_all:
+                self.record("all calls")
             try:
                 if self.card is not None and self.card.vip and menus.vip == "manager":
                     self.route = "vip"
@@ -97,6 +99,16 @@ class IvrFlow:
         self.log.info("known caller", customer=card.name, vip=card.vip,
                       language=self.language, manager=card.manager_extension)
 
+    def record(self, reason: str) -> None:
+        """Start recording (policy said so): the consent prompt first, then record_session."""
+        rec = self.ctx.recording
+        if rec is None:
+            return
+        consent = rec.cfg.consent_prompt or None
+        if consent and self.ctx.menus is not None and consent in self.ctx.menus.prompts:
+            consent = self.ctx.prompt(consent, self.language)
+        rec.record(self.call, reason, consent)
+
     def write_records(self) -> None:
         route, keys, cause = self.route, self.keys, self.call.hangup_cause
         self.ctx.db("calls row", lambda c: calls.ended(
@@ -110,6 +122,9 @@ class IvrFlow:
             employee_id = self.employee.id if self.employee else None
             self.ctx.db("interaction", lambda c: interactions.add(
                 c, card.id, "call", self.call.uuid, summary, employee_id), None, self.log)
+            # recordings attached before the customer was known follow the call to them
+            self.ctx.db("recordings follow", lambda c: recordings.follow_customer(
+                c, self.call.uuid, card.id), None, self.log)
 
     # -- menus ---------------------------------------------------------------------------------
 
@@ -235,6 +250,12 @@ class IvrFlow:
                                self.log)
         target = employee.desk if employee else f"user/{extension}"
         self.employee = employee or self.employee
+        self.call.set("ivr_app_employee", extension)
+        rec = self.ctx.recording
+        if rec is not None and (rec.policy.for_employee(extension) or
+                                rec.policy.for_route(self.route)):
+            self.record(f"employee {extension}" if rec.policy.for_employee(extension)
+                        else f"route {self.route}")
         self.offer_screen_pop(extension)
         timeout = self.ctx.config.ivr.ring_timeout_seconds
         outcome = self.call.bridge(DialString.simultaneous(
@@ -267,6 +288,9 @@ class IvrFlow:
         assert menus is not None
         self.route = f"queue {name}"
         self.outcome = f"queued in {name}"
+        rec = self.ctx.recording
+        if rec is not None and rec.policy.for_route(self.route):
+            self.record(f"route {self.route}")
         self.call.transfer(menus.queues[name], context=self.ctx.config.ivr.transfer_context)
         self.call.wait_until_ended()
         raise Done

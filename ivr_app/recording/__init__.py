@@ -1,0 +1,1 @@
+"""Call recording: policy, start (consent first), attach on RECORD_STOP, spool, reconcile."""

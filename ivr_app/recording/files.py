@@ -1,0 +1,46 @@
+"""Recording files: named by call UUID and date (never by caller ID), checked by sha256."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def path_for(directory: Path, call_uuid: str, when: dt.datetime, n: int = 1) -> Path:
+    """<dir>/YYYY/MM/DD/<call uuid>[-n].wav: a caller ID never becomes a file name."""
+    name = f"{call_uuid}.wav" if n == 1 else f"{call_uuid}-{n}.wav"
+    return directory / f"{when:%Y}" / f"{when:%m}" / f"{when:%d}" / name
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    bytes: int
+    sha256: str
+    duration_ms: int | None
+
+
+def inspect(path: Path, restrict: bool = True) -> FileInfo | None:
+    """Size, checksum and length of a finished recording (None if it is not there). The file
+    is made readable by its owner only: a recording is personal data."""
+    try:
+        if restrict:
+            os.chmod(path, 0o600)
+        h = hashlib.sha256()
+        size = 0
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+                size += len(chunk)
+    except FileNotFoundError:
+        return None
+    duration = None
+    try:
+        with wave.open(str(path), "rb") as w:
+            duration = int(w.getnframes() * 1000 / w.getframerate())
+    except (wave.Error, EOFError):
+        pass
+    return FileInfo(size, h.hexdigest(), duration)

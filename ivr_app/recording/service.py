@@ -1,0 +1,153 @@
+"""Starting recordings and attaching them when they stop.
+
+Start (from a call flow): the consent prompt plays to its end first, the call's metadata is set
+as channel variables (a ``{var=value}`` prefix on the path sets nothing in FreeSWITCH 1.10, as
+the inbound-record capture shows), then ``record_session`` to a path named by the call UUID and
+date.
+
+Attach (from the control connection, RECORD_STOP of any call): the file's size, sha256 and
+length, the call, the customer (the channel's ``ivr_app_customer_id`` when it stopped, or the
+calls row's), the employee; a recording FreeSWITCH discarded as too short is attached as
+``discarded``. A writer greenlet attaches in batches; when PostgreSQL is away the batch goes to
+the fsync'd spool and is replayed when it is back, exactly once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gevent
+import gevent.queue
+import psycopg
+from psycopg_pool import PoolTimeout
+
+from ivr_app.config import Config
+from ivr_app.db.recordings import RecordingMeta, attach_many
+from ivr_app.esl.call import Call
+from ivr_app.esl.events import Event
+from ivr_app.recording import files
+from ivr_app.recording.policy import Policy
+from ivr_app.recording.spool import Spool
+
+
+class RecordingService:
+    def __init__(self, config: Config, pool: Any, log: Any):
+        self.cfg = config.recording
+        self.directory = config.path(self.cfg.directory)
+        self.policy = Policy.from_config(self.cfg)
+        self.pool = pool
+        self.log = log.bind(component="recording")
+        self.spool = Spool(config.path(self.cfg.spool_dir))
+        self._queue: gevent.queue.Queue[RecordingMeta] = gevent.queue.Queue()
+        self._writer: gevent.Greenlet | None = None
+        self._replayer: gevent.Greenlet | None = None
+        self.attached = 0
+        self.spooled = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self, control: Any) -> RecordingService:
+        if control is not None:
+            control.on("RECORD_STOP", self.on_record_stop)
+        self._writer = gevent.spawn(self._write_loop)
+        self._replayer = gevent.spawn(self._replay_loop)
+        return self
+
+    def stop(self) -> None:
+        self.flush(timeout=5)
+        for g in (self._writer, self._replayer):
+            if g is not None:
+                g.kill(timeout=2)
+
+    def flush(self, timeout: float) -> None:
+        deadline = gevent.Timeout(timeout, False)
+        with deadline:
+            while not self._queue.empty():
+                gevent.sleep(0.01)
+
+    # -- starting ------------------------------------------------------------------------------
+
+    def record(self, call: Call, reason: str, consent: str | None = None) -> str | None:
+        """Record the rest of this call (once); returns the path, None if already recording."""
+        if call.variable("ivr_app_recording") or getattr(call, "_ivr_app_recording", None):
+            return None
+        path = files.path_for(self.directory, call.uuid, dt.datetime.now(dt.UTC))
+        if consent:
+            call.playback(consent)  # to its end: recording never starts under the announcement
+        call.set("RECORD_STEREO", "true" if self.cfg.stereo else "false")
+        call.set("RECORD_MIN_SEC", str(self.cfg.min_seconds))
+        call.set("ivr_app_record_reason", reason)
+        call.record_session(str(path))
+        call._ivr_app_recording = str(path)  # type: ignore[attr-defined]
+        call.log.info("recording", reason=reason, path=str(path))
+        return str(path)
+
+    # -- attaching -----------------------------------------------------------------------------
+
+    def on_record_stop(self, event: Event) -> None:
+        self._queue.put(self.meta_from(event))
+
+    def meta_from(self, event: Event) -> RecordingMeta:
+        path = event.get("Record-File-Path") or ""
+        cause = event.get("Record-Completion-Cause")
+        discarded = event.variable("RECORD_DISCARDED") == "true"
+        info = None if discarded else files.inspect(Path(path))
+        status = "discarded" if discarded else ("complete" if info else "missing")
+        stamp = event.get("Event-Date-Timestamp")
+        stopped = dt.datetime.fromtimestamp(int(stamp) / 1e6, dt.UTC) if stamp and \
+            stamp.isdigit() else dt.datetime.now(dt.UTC)
+        started = stopped - dt.timedelta(milliseconds=info.duration_ms) \
+            if info and info.duration_ms is not None else None
+        customer = event.variable("ivr_app_customer_id")
+        return RecordingMeta(
+            call_uuid=event.unique_id or "", path=path, status=status,
+            customer_id=int(customer) if customer and customer.isdigit() else None,
+            employee_extension=event.variable("ivr_app_employee") or None,
+            sha256=info.sha256 if info else None, bytes=info.bytes if info else None,
+            duration_ms=info.duration_ms if info else None,
+            started_at=started.isoformat() if started else None,
+            stopped_at=stopped.isoformat(), completion_cause=cause,
+            reason=event.variable("ivr_app_record_reason"))
+
+    def attach(self, metas: Sequence[RecordingMeta]) -> None:
+        """Into PostgreSQL now, or into the spool: never lost. Runs in the writer greenlet."""
+        try:
+            if self.pool is None:
+                raise PoolTimeout("no database pool")
+            with self.pool.connection(timeout=2.0) as conn:
+                attach_many(conn, metas)
+            self.attached += len(metas)
+        except (psycopg.Error, PoolTimeout) as exc:
+            self.spool.append(metas)
+            self.spooled += len(metas)
+            self.log.warning("database unavailable: recordings spooled", count=len(metas),
+                             error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+    def _write_loop(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < 500 and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            self.attach(batch)
+
+    def replay_spool(self) -> int:
+        if self.pool is None:
+            return 0
+        with self.pool.connection(timeout=2.0) as conn:
+            return self.spool.replay(lambda metas: attach_many(conn, metas))
+
+    def _replay_loop(self) -> None:
+        while True:
+            gevent.sleep(1.0)
+            if not self.spool.file.exists():
+                continue
+            try:
+                n = self.replay_spool()
+                if n:
+                    self.attached += n
+                    self.log.info("spooled recordings attached", count=n)
+            except (psycopg.Error, PoolTimeout):
+                continue  # still away; the entries stay in the spool
