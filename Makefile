@@ -34,6 +34,7 @@ demo: dev tools
 ## bench: ESL benchmarks (not part of CI), figures written to BENCHMARKS.md
 bench: dev
 	$(PY) -m benchmarks.esl_bench
+	$(PY) -m benchmarks.recording_bench
 
 ## schema-dump: rewrite tests/fixtures/schema.sql from the migrations (after adding a migration)
 schema-dump: dev tools

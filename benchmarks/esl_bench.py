@@ -33,6 +33,7 @@ from ivr_app.esl.control import ControlConnection  # noqa: E402
 from ivr_app.esl.events import PlainEvent, event_from_message  # noqa: E402
 from ivr_app.esl.outbound import OutboundServer  # noqa: E402
 from ivr_app.esl.wire import Framer  # noqa: E402
+from benchmarks.report import write_section  # noqa: E402
 from ivr_app.testing import captures  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -318,14 +319,13 @@ def write_report(r: dict, repeat: int, n_plain: int) -> None:
     ev = r["events"]
     gs = ev["greenswitch (plain)"]
     lines = [
-        "# Benchmarks",
+        "## ESL (`python -m benchmarks.esl_bench`)",
         "",
-        "Reproduce with `make bench` (runs `python -m benchmarks.esl_bench`; "
-        "`BENCH_CALLS=N` changes the parked-call count). Figures below are from the last run:",
+        "`BENCH_CALLS=N` changes the parked-call count. Figures from the last run:",
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.python_version()}, "
         f"{os.cpu_count()} cores, {platform.machine()}.",
         "",
-        "## ESL event throughput (framing + parsing + dispatch to the call's handler)",
+        "### ESL event throughput (framing + parsing + dispatch to the call's handler)",
         "",
         f"The captured `event plain ALL` stream (inbound-events-plain-all, {n_plain} events) "
         f"and its JSON twin, repeated {repeat} times through a socket pair; the handler reads "
@@ -345,7 +345,7 @@ def write_report(r: dict, repeat: int, n_plain: int) -> None:
         "every header of every event), so the control connection and the outbound sockets "
         "subscribe with `plain` (`event plain ...`, `myevents`).",
         "",
-        "## Outbound socket: accept -> first command on the wire",
+        "### Outbound socket: accept -> first command on the wire",
         "",
         "500 connections at 100 new connections/s from a client acting as FreeSWITCH's "
         "`socket` application; time from `connect()` returning to `connect\\n\\n` arriving.",
@@ -357,7 +357,7 @@ def write_report(r: dict, repeat: int, n_plain: int) -> None:
     p = r["parked"]
     lines += [
         "",
-        "## Parked calls held by one app process",
+        "### Parked calls held by one app process",
         "",
         f"{p['calls']:,} calls placed in the simulator (a separate process) and handed to "
         "this process over the outbound socket; each handler answers, parks and waits. "
@@ -366,7 +366,7 @@ def write_report(r: dict, repeat: int, n_plain: int) -> None:
         f"RSS before: {p['rss_base_mib']:.1f} MiB; with all calls held: "
         f"{p['rss_held_mib']:.1f} MiB; **{p['kib_per_call']:.1f} KiB per call**.",
         ""]
-    (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
+    write_section("esl", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -500,6 +500,203 @@ def calls_live(ctx: Context, seconds: float) -> None:
         control.stop()
 
 
+# ----------------------------------------------------------------------------- recordings
+
+
+@cli.group("recordings")
+def recordings_group() -> None:
+    """Recordings: list, show, export, retention, reconcile after a crash."""
+
+
+def _customer_id(conn: Any, who: str) -> int:
+    from ivr_app.errors import NotFound
+    from ivr_app.phone import to_e164
+
+    if who.isdigit() and len(who) < 10:
+        row = conn.execute("SELECT id FROM customers WHERE id = %s", (int(who),)).fetchone()
+    else:
+        row = conn.execute("SELECT customer_id FROM customer_phone_numbers WHERE number = %s",
+                           (to_e164(who) or who,)).fetchone()
+    if row is None:
+        raise NotFound(f"no customer {who!r} (a customer id or one of their numbers)")
+    return int(row[0])
+
+
+@recordings_group.command("list")
+@click.option("--customer", help="customer id or phone number")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]))
+@click.option("--limit", type=int, default=50)
+@pass_ctx
+@_fails_cleanly
+def recordings_list(ctx: Context, customer: str | None, since: Any, limit: int) -> None:
+    """Recordings, newest first."""
+    from ivr_app.db.pool import connect
+
+    with connect(ctx.config.database) as conn:
+        cid = _customer_id(conn, customer) if customer else None
+        rows = conn.execute(
+            """SELECT r.id, r.call_uuid::text, COALESCE(c.name, ''),
+                      COALESCE(r.stopped_at, r.started_at), r.duration_ms, r.status::text
+               FROM recordings r LEFT JOIN customers c ON c.id = r.customer_id
+               WHERE (%s::bigint IS NULL OR r.customer_id = %s)
+                 AND (%s::timestamptz IS NULL OR COALESCE(r.stopped_at, r.started_at) >= %s)
+               ORDER BY COALESCE(r.stopped_at, r.started_at) DESC NULLS LAST, r.id DESC
+               LIMIT %s""", (cid, cid, since, since, limit)).fetchall()
+    click.echo(_table(("id", "call", "customer", "when", "seconds", "status"),
+                      [(i, u[:8], n, f"{w:%Y-%m-%d %H:%M}" if w else "",
+                        round(ms / 1000) if ms is not None else "", s)
+                       for i, u, n, w, ms, s in rows]))
+
+
+def _recording(conn: Any, rec_id: int) -> tuple:
+    from ivr_app.errors import NotFound
+
+    row = conn.execute(
+        """SELECT r.id, r.call_uuid::text, r.path, r.sha256, r.bytes, r.duration_ms,
+                  r.started_at, r.stopped_at, r.status::text, r.reason, r.completion_cause,
+                  c.name, e.extension
+           FROM recordings r LEFT JOIN customers c ON c.id = r.customer_id
+           LEFT JOIN employees e ON e.id = r.employee_id WHERE r.id = %s""",
+        (rec_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no recording {rec_id}")
+    return tuple(row)
+
+
+@recordings_group.command("show")
+@click.argument("rec_id", type=int)
+@pass_ctx
+@_fails_cleanly
+def recordings_show(ctx: Context, rec_id: int) -> None:
+    """Everything about one recording."""
+    from ivr_app.db.pool import connect
+
+    with connect(ctx.config.database) as conn:
+        row = _recording(conn, rec_id)
+    names = ("id", "call", "path", "sha256", "bytes", "duration_ms", "started", "stopped",
+             "status", "reason", "completion_cause", "customer", "employee")
+    for name, value in zip(names, row, strict=True):
+        click.echo(f"{name:<17} {'' if value is None else value}")
+
+
+@recordings_group.command("export")
+@click.argument("rec_id", type=int)
+@click.option("--to", "dest", type=click.Path(file_okay=False), required=True)
+@pass_ctx
+@_fails_cleanly
+def recordings_export(ctx: Context, rec_id: int, dest: str) -> None:
+    """Copy a recording out; the copy's sha256 must equal the one recorded (exit 9 if not)."""
+    import hashlib
+    import shutil
+
+    from ivr_app.db.pool import connect
+    from ivr_app.errors import ChecksumMismatch, NotFound
+
+    with connect(ctx.config.database) as conn:
+        row = _recording(conn, rec_id)
+    path, sha = Path(row[2]), row[3]
+    if not path.is_file():
+        raise NotFound(f"recording {rec_id}: {path} is not on disk (status {row[8]})")
+    out = Path(dest) / path.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, out)
+    got = hashlib.sha256(out.read_bytes()).hexdigest()
+    if got != sha:
+        out.unlink()
+        raise ChecksumMismatch(f"recording {rec_id}: sha256 {got[:12]} is not the recorded "
+                               f"{(sha or '')[:12]}: the file changed since it was attached")
+    click.echo(f"exported {out} (sha256 {got[:12]} verified)")
+
+
+@recordings_group.command("purge")
+@click.option("--older-than", "days", type=click.IntRange(1), required=True,
+              help="days since the recording stopped")
+@click.option("--dry-run", is_flag=True)
+@pass_ctx
+@_fails_cleanly
+def recordings_purge(ctx: Context, days: int, dry_run: bool) -> None:
+    """Retention: delete the files of older recordings; their rows stay, as purged."""
+    from ivr_app.db.pool import connect
+
+    log = logs.get_logger("retention")
+    with connect(ctx.config.database) as conn:
+        rows = conn.execute(
+            """SELECT id, path FROM recordings WHERE status IN ('complete', 'missing')
+               AND stopped_at < now() - make_interval(days => %s) ORDER BY id""",
+            (days,)).fetchall()
+        for rec_id, path in rows:
+            if dry_run:
+                click.echo(f"would purge {rec_id} {path}")
+                continue
+            Path(path).unlink(missing_ok=True)
+            conn.execute("UPDATE recordings SET status = 'purged' WHERE id = %s", (rec_id,))
+            conn.commit()
+            log.info("recording purged", recording_id=rec_id, path=path, older_than_days=days)
+    click.echo(f"{len(rows)} recording(s) {'to purge' if dry_run else 'purged'}")
+
+
+@recordings_group.command("reconcile")
+@click.option("--fix", is_flag=True, help="attach orphan files, mark missing files, "
+                                          "replay the spool")
+@pass_ctx
+@_fails_cleanly
+def recordings_reconcile(ctx: Context, fix: bool) -> None:
+    """Match files on disk with rows after a crash; exit 1 if something is off and not fixed."""
+    from ivr_app.db.pool import connect
+    from ivr_app.recording.reconcile import reconcile
+    from ivr_app.recording.spool import Spool
+
+    cfg = ctx.config
+    with connect(cfg.database) as conn:
+        conn.autocommit = True
+        r = reconcile(conn, cfg.path(cfg.recording.directory),
+                      Spool(cfg.path(cfg.recording.spool_dir)), fix)
+    for path in r.orphans:
+        click.echo(f"orphan file (no row): {path}")
+    for rec_id, path in r.missing:
+        click.echo(f"missing file of recording {rec_id}: {path}")
+    for path in r.unknown:
+        click.echo(f"not a recording of ours (name is not a call UUID): {path}")
+    if r.spooled:
+        click.echo(f"{r.spooled} recording(s) waiting in the spool")
+    problems = len(r.orphans) + len(r.missing) + r.spooled
+    click.echo(f"{problems} problem(s), {r.fixed} fixed")
+    if problems and not fix:
+        sys.exit(1)
+
+
+# ----------------------------------------------------------------------------- customers
+
+
+@cli.group("customer")
+def customer_group() -> None:
+    """Customers."""
+
+
+@customer_group.command("timeline")
+@click.argument("who")
+@pass_ctx
+@_fails_cleanly
+def customer_timeline(ctx: Context, who: str) -> None:
+    """A customer's calls, recordings, voicemails and notes, oldest first."""
+    from ivr_app.db.pool import connect
+
+    with connect(ctx.config.database) as conn:
+        cid = _customer_id(conn, who)
+        name, company, vip = conn.execute(
+            "SELECT name, COALESCE(company, ''), vip FROM customers WHERE id = %s",
+            (cid,)).fetchone()
+        rows = conn.execute(
+            """SELECT occurred_at, kind::text, summary, COALESCE(reference, '')
+               FROM interactions WHERE customer_id = %s ORDER BY occurred_at, id""",
+            (cid,)).fetchall()
+    click.echo(f"{name} ({company}){' VIP' if vip else ''}, customer {cid}")
+    for at, kind, summary, ref in rows:
+        click.echo(f"  {at:%Y-%m-%d %H:%M:%S}  {kind:<12} {summary}  [{ref}]")
+    if not rows:
+        click.echo("  nothing yet")
+
+
 # ----------------------------------------------------------------------------- demo
 
 

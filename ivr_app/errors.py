@@ -51,3 +51,8 @@ class DeployFailed(IvrAppError):
 class FreeSwitchUnavailable(IvrAppError):
     code = "freeswitch-unavailable"
     exit_code = 8
+
+
+class ChecksumMismatch(IvrAppError):
+    code = "checksum-mismatch"
+    exit_code = 9

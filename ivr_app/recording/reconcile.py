@@ -1,0 +1,69 @@
+"""After a crash: files on disk and rows in PostgreSQL, matched.
+
+* a file with no row (the process died between RECORD_STOP and the attach, and the spool entry
+  was lost with the disk's last write, or the metadata never arrived): an orphan; ``fix``
+  attaches it from the file itself (the call UUID is its name);
+* a ``complete`` row whose file is gone: ``fix`` marks it ``missing``;
+* entries still in the spool: ``fix`` replays them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from ivr_app.db.recordings import RecordingMeta, attach_many
+from ivr_app.recording import files
+from ivr_app.recording.spool import Spool
+
+UUID_NAME = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+                       r"(?:-\d+)?\.wav$")
+
+
+@dataclass
+class Report:
+    orphans: list[Path] = field(default_factory=list)
+    missing: list[tuple[int, str]] = field(default_factory=list)
+    spooled: int = 0
+    unknown: list[Path] = field(default_factory=list)  # a .wav not named by a call UUID
+    fixed: int = 0
+
+
+def reconcile(conn: psycopg.Connection, directory: Path, spool: Spool, fix: bool) -> Report:
+    report = Report()
+    known = {p for (p,) in conn.execute("SELECT path FROM recordings").fetchall()}
+    for path in sorted(directory.rglob("*.wav")) if directory.is_dir() else []:
+        if str(path) in known:
+            continue
+        if not UUID_NAME.match(path.name):
+            report.unknown.append(path)
+            continue
+        report.orphans.append(path)
+    for rec_id, path in conn.execute(
+            "SELECT id, path FROM recordings WHERE status = 'complete' ORDER BY id").fetchall():
+        if not Path(path).is_file():
+            report.missing.append((rec_id, path))
+    report.spooled = len(spool.pending())
+    if not fix:
+        return report
+    metas = []
+    for path in report.orphans:
+        info = files.inspect(path)
+        m = UUID_NAME.match(path.name)
+        assert m is not None
+        metas.append(RecordingMeta(call_uuid=m.group(1), path=str(path), status="complete",
+                                   sha256=info.sha256 if info else None,
+                                   bytes=info.bytes if info else None,
+                                   duration_ms=info.duration_ms if info else None,
+                                   reason="reconcile"))
+    if metas:
+        attach_many(conn, metas)
+    with conn.transaction():
+        for rec_id, _path in report.missing:
+            conn.execute("UPDATE recordings SET status = 'missing' WHERE id = %s", (rec_id,))
+    replayed = spool.replay(lambda batch: attach_many(conn, batch)) if report.spooled else 0
+    report.fixed = len(metas) + len(report.missing) + replayed
+    return report
