@@ -27,13 +27,13 @@ import gevent.event  # noqa: E402
 import structlog  # noqa: E402
 from greenswitch import esl as stock  # noqa: E402
 
+from benchmarks.report import write_section  # noqa: E402
 from ivr_app import logs  # noqa: E402
 from ivr_app.esl.connection import EslConnection  # noqa: E402
 from ivr_app.esl.control import ControlConnection  # noqa: E402
 from ivr_app.esl.events import PlainEvent, event_from_message  # noqa: E402
 from ivr_app.esl.outbound import OutboundServer  # noqa: E402
 from ivr_app.esl.wire import Framer  # noqa: E402
-from benchmarks.report import write_section  # noqa: E402
 from ivr_app.testing import captures  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

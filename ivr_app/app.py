@@ -77,7 +77,7 @@ class App:
         if telephony:
             self.control = ControlConnection(
                 cfg.esl.host, cfg.esl.port, cfg.esl.password, self.log,
-                events=["RECORD_STOP"],
+                events=["RECORD_START", "RECORD_STOP", "DTMF"],
                 connect_timeout=cfg.esl.connect_timeout_seconds,
                 reconnect_min=cfg.esl.reconnect_min_seconds,
                 reconnect_max=cfg.esl.reconnect_max_seconds,

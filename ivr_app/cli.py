@@ -554,7 +554,7 @@ def _recording(conn: Any, rec_id: int) -> tuple:
     row = conn.execute(
         """SELECT r.id, r.call_uuid::text, r.path, r.sha256, r.bytes, r.duration_ms,
                   r.started_at, r.stopped_at, r.status::text, r.reason, r.completion_cause,
-                  c.name, e.extension
+                  c.name, e.extension, r.key_presses
            FROM recordings r LEFT JOIN customers c ON c.id = r.customer_id
            LEFT JOIN employees e ON e.id = r.employee_id WHERE r.id = %s""",
         (rec_id,)).fetchone()
@@ -575,8 +575,11 @@ def recordings_show(ctx: Context, rec_id: int) -> None:
         row = _recording(conn, rec_id)
     names = ("id", "call", "path", "sha256", "bytes", "duration_ms", "started", "stopped",
              "status", "reason", "completion_cause", "customer", "employee")
-    for name, value in zip(names, row, strict=True):
+    for name, value in zip(names, row[:-1], strict=True):
         click.echo(f"{name:<17} {'' if value is None else value}")
+    for press in row[-1] or []:
+        click.echo(f"{'key':<17} {press.get('at', '')} {press.get('by', '?')} pressed "
+                   f"{press.get('key', '?')}: {press.get('action', '?')}")
 
 
 @recordings_group.command("export")

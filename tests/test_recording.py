@@ -7,6 +7,7 @@ import hashlib
 import io
 from pathlib import Path
 
+import gevent
 import psycopg
 import pytest
 
@@ -211,3 +212,39 @@ def test_postgresql_away_for_a_whole_call_loses_nothing(prompt_cache, tmp_path):
             fs.stop()
     finally:
         cluster.stop()
+
+
+def test_employee_starts_pauses_and_stops_recording_with_keys(recorded, db):
+    """Recording off by policy; James presses *2 during the conversation, *3 twice around a
+    card number, *2 again: one recording, attached, made on demand by 1002."""
+    fs, _app = recorded(policy="none")
+    fs.originator.far_end("user/1002", FarEnd(answer_after=0.2, talk=20))
+    ch = fs.place_call("74951112233", caller_id_number=EMILY, caller_id_name="Emily Clark")
+    at_menu(fs, ch)
+    fs.press(ch.uuid, "2")
+    james = wait_until(lambda: next((c for c in fs.channels.values()
+                                     if c.name.startswith("sofia/internal/1002")
+                                     and c.answer_state == "answered"), None),
+                       what="James answering")
+    fs.press(james.uuid, "*2")
+    wait_until(lambda: ch.recordings, what="recording on demand")
+    (rec,) = ch.recordings.values()
+    fs.press(james.uuid, "*3")  # the customer reads out a card number
+    wait_until(lambda: rec.masked_since is not None, what="masked")
+    fs.press(ch.uuid, "*2")  # the caller's keys do not count
+    gevent.sleep(0.05)
+    assert ch.recordings
+    fs.press(james.uuid, "*3")
+    wait_until(lambda: rec.masked_since is None and rec.masked_total > 0, what="unmasked")
+    fs.press(james.uuid, "*2")
+    rows = wait_until(lambda: recordings_of(db, ch.uuid), timeout=10, what="attached")
+    assert rows[0][6] == "on demand by 1002"
+    assert rows[0][4] == "complete"
+    presses, employee = db.execute(
+        "SELECT r.key_presses, e.extension FROM recordings r JOIN employees e "
+        "ON e.id = r.employee_id WHERE r.call_uuid = %s", (ch.uuid,)).fetchone()
+    assert [(p["key"], p["action"], p["by"]) for p in presses] == [
+        ("*2", "start", "1002"), ("*3", "mask", "1002"), ("*3", "unmask", "1002"),
+        ("*2", "stop", "1002")]
+    assert employee == "1002"
+    fs.caller_hangs_up(ch.uuid)

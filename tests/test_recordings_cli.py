@@ -36,7 +36,9 @@ def setup(db, database_url, tmp_path):
         attach_many(db, [RecordingMeta(call, str(path), "complete", customer_id=emily,
                                        sha256=hashlib.sha256(data).hexdigest(),
                                        bytes=len(data), duration_ms=int(seconds * 1000),
-                                       stopped_at=stopped.isoformat(), reason="test")])
+                                       stopped_at=stopped.isoformat(), reason="test",
+                                       key_presses=[{"key": "*3", "action": "mask",
+                                                     "by": "1002", "at": "13:05:01"}])])
         rid = db.execute("SELECT id FROM recordings WHERE path = %s", (str(path),)).fetchone()
         return rid[0], str(path)
 
@@ -56,6 +58,7 @@ def test_list_show_and_timeline(setup):
     assert "Emily Clark" in out.output
     out = run(env, "recordings", "show", str(rid))
     assert f"path              {path}" in out.output
+    assert "key               13:05:01 1002 pressed *3: mask" in out.output
     out = run(env, "customer", "timeline", "+442071234567")
     assert out.output.splitlines()[0] == "Emily Clark (Clark & Sons), customer 2"
     assert "recording    recording, 3 s" in out.output

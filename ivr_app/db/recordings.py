@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 
 @dataclass(frozen=True)
@@ -26,22 +27,28 @@ class RecordingMeta:
     stopped_at: str | None = None
     completion_cause: str | None = None
     reason: str | None = None
+    # on-demand keys: [{"key", "action", "by", "at"}, ...]; None in spools older than 0004
+    key_presses: list[dict[str, str]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def as_params(self) -> dict[str, Any]:
+        return {**self.as_dict(), "key_presses": Jsonb(self.key_presses or [])}
 
 
 ATTACH = """
 WITH ins AS (
     INSERT INTO recordings (call_uuid, customer_id, employee_id, path, sha256, bytes,
                             duration_ms, started_at, stopped_at, status, completion_cause,
-                            reason)
+                            reason, key_presses)
     SELECT %(call_uuid)s,
            COALESCE(%(customer_id)s::bigint,
                     (SELECT customer_id FROM calls WHERE uuid = %(call_uuid)s::uuid)),
            (SELECT id FROM employees WHERE extension = %(employee_extension)s),
            %(path)s, %(sha256)s, %(bytes)s, %(duration_ms)s, %(started_at)s, %(stopped_at)s,
-           %(status)s::recording_status, %(completion_cause)s, %(reason)s
+           %(status)s::recording_status, %(completion_cause)s, %(reason)s,
+           %(key_presses)s
     ON CONFLICT (call_uuid, path) DO NOTHING
     RETURNING id, customer_id, employee_id, duration_ms, status
 )
@@ -58,7 +65,7 @@ ON CONFLICT (kind, reference) WHERE reference IS NOT NULL DO NOTHING
 def attach_many(conn: psycopg.Connection, metas: Sequence[RecordingMeta]) -> None:
     """One transaction for a batch; a recording already attached is left as it is."""
     with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(ATTACH, [m.as_dict() for m in metas])
+        cur.executemany(ATTACH, [m.as_params() for m in metas])
 
 
 def follow_customer(conn: psycopg.Connection, call_uuid: str, customer_id: int) -> None:

@@ -15,6 +15,7 @@ the fsync'd spool and is replayed when it is back, exactly once.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -46,12 +47,21 @@ class RecordingService:
         self._replayer: gevent.Greenlet | None = None
         self.attached = 0
         self.spooled = 0
+        self.control: Any = None
+        self.active: dict[str, str] = {}  # call uuid -> path being recorded
+        self.masked: set[str] = set()
+        self._keys: dict[str, str] = {}  # leg uuid -> the last keys pressed
+        self.presses: dict[str, list[dict[str, str]]] = {}  # call uuid -> who pressed what
+        self.start_key, self.mask_key = "*2", "*3"
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self, control: Any) -> RecordingService:
+        self.control = control
         if control is not None:
+            control.on("RECORD_START", self.on_record_start)
             control.on("RECORD_STOP", self.on_record_stop)
+            control.on("DTMF", self.on_dtmf)
         self._writer = gevent.spawn(self._write_loop)
         self._replayer = gevent.spawn(self._replay_loop)
         return self
@@ -85,9 +95,85 @@ class RecordingService:
         call.log.info("recording", reason=reason, path=str(path))
         return str(path)
 
+    # -- on demand: an employee's keys during the conversation ---------------------------------
+
+    def on_record_start(self, event: Event) -> None:
+        if event.unique_id:
+            self.active[event.unique_id] = event.get("Record-File-Path") or ""
+
+    def on_dtmf(self, event: Event) -> None:
+        """*2 starts or stops recording the call, *3 pauses (masks) or resumes it. Only the
+        employee's leg counts: the leg ivr-app originated (Other-Type: originator), so a
+        caller cannot switch recording off."""
+        if event.get("Other-Type") != "originator":
+            return
+        leg, call = event.unique_id or "", event.get("Other-Leg-Unique-ID") or ""
+        keys = (self._keys.get(leg, "") + (event.get("DTMF-Digit") or ""))[-2:]
+        self._keys[leg] = keys
+        employee = (event.get("Caller-Destination-Number") or "").split("@")[0]
+        if keys == self.start_key:
+            self._keys[leg] = ""
+            gevent.spawn(self._toggle, call, employee)
+        elif keys == self.mask_key and call in self.active:
+            self._keys[leg] = ""
+            gevent.spawn(self._mask, call, employee)
+
+    def _note_press(self, call: str, key: str, action: str, employee: str) -> None:
+        """Who pressed what goes onto the channel before the command it causes, so the
+        RECORD_STOP event carries it to the recordings row even across an ivr-app restart."""
+        presses = self.presses.setdefault(call, [])
+        presses.append({"key": key, "action": action, "by": employee,
+                        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+        self._api("uuid_setvar", call, "ivr_app_record_keys",
+                  json.dumps(presses, separators=(",", ":")))
+
+    def _api(self, *words: str) -> None:
+        from ivr_app.esl.quoting import Target, quote
+
+        try:
+            self.control.api(" ".join(quote(w, Target.HEADER, "uuid_record argument")
+                                      for w in words))
+        except Exception as exc:  # noqa: BLE001 - a key press must never break anything
+            self.log.warning("on-demand recording command failed", error=str(exc))
+
+    def _toggle(self, call: str, employee: str) -> None:
+        from ivr_app.esl.quoting import Target, quote
+
+        call = quote(call, Target.UUID, "call uuid")
+        if call in self.active:
+            self._note_press(call, self.start_key, "stop", employee)
+            self._api("uuid_record", call, "stop", self.active.pop(call))
+            self.masked.discard(call)
+            self.log.info("recording stopped on demand", call_uuid=call, employee=employee)
+            return
+        path = files.path_for(self.directory, call, dt.datetime.now(dt.UTC))
+        n = 2
+        while path.exists():
+            path = files.path_for(self.directory, call, dt.datetime.now(dt.UTC), n)
+            n += 1
+        self.presses[call] = []
+        self._note_press(call, self.start_key, "start", employee)
+        self._api("uuid_setvar", call, "ivr_app_record_reason", f"on demand by {employee}")
+        self._api("uuid_setvar", call, "ivr_app_employee", employee)
+        self._api("uuid_setvar", call, "RECORD_STEREO", "true" if self.cfg.stereo else "false")
+        self._api("uuid_setvar", call, "RECORD_MIN_SEC", str(self.cfg.min_seconds))
+        self._api("uuid_record", call, "start", str(path))
+        self.log.info("recording started on demand", call_uuid=call, employee=employee)
+
+    def _mask(self, call: str, employee: str) -> None:
+        action = "unmask" if call in self.masked else "mask"
+        self.masked.symmetric_difference_update({call})
+        self._note_press(call, self.mask_key, action, employee)
+        self._api("uuid_record", call, action, self.active[call])
+        self.log.info(f"recording {action}ed on demand", call_uuid=call)
+
     # -- attaching -----------------------------------------------------------------------------
 
     def on_record_stop(self, event: Event) -> None:
+        if event.unique_id:
+            self.active.pop(event.unique_id, None)
+            self.masked.discard(event.unique_id)
+            self.presses.pop(event.unique_id, None)
         self._queue.put(self.meta_from(event))
 
     def meta_from(self, event: Event) -> RecordingMeta:
@@ -110,7 +196,17 @@ class RecordingService:
             duration_ms=info.duration_ms if info else None,
             started_at=started.isoformat() if started else None,
             stopped_at=stopped.isoformat(), completion_cause=cause,
-            reason=event.variable("ivr_app_record_reason"))
+            reason=event.variable("ivr_app_record_reason"),
+            key_presses=self._presses_from(event))
+
+    @staticmethod
+    def _presses_from(event: Event) -> list[dict[str, str]]:
+        raw = event.variable("ivr_app_record_keys")
+        try:
+            presses = json.loads(raw) if raw else []
+        except ValueError:
+            return []
+        return presses if isinstance(presses, list) else []
 
     def attach(self, metas: Sequence[RecordingMeta]) -> None:
         """Into PostgreSQL now, or into the spool: never lost. Runs in the writer greenlet."""

@@ -26,7 +26,7 @@ SUPPORTED = [
 
 @pytest.mark.parametrize("scenario", SUPPORTED)
 def test_simulator_matches_capture(scenario, tmp_path):
-    fs = FakeSwitch(time_factor=0.05).start()
+    fs = FakeSwitch(time_factor=0.05, recordings_dir=tmp_path / "recordings").start()
     try:
         conns = replay(scenario, fs)
     finally:
@@ -34,6 +34,20 @@ def test_simulator_matches_capture(scenario, tmp_path):
     assert all(c.received for c in conns.values()), "a connection received nothing"
     problems = [p for c in conns.values() for p in compare(c, scenario.startswith("outbound"))]
     assert problems == []
+
+
+def test_a_relative_recording_path_lands_under_recordings_dir(tmp_path, monkeypatch):
+    """inbound-record's `{crm_customer_id=42}/tmp/...` path is relative: FreeSWITCH keeps the
+    text in Record-File-Path; the file goes under recordings_dir, never the cwd."""
+    monkeypatch.chdir(tmp_path)
+    fs = FakeSwitch(time_factor=0.05, recordings_dir=tmp_path / "recordings").start()
+    try:
+        replay("inbound-record", fs)
+    finally:
+        fs.stop()
+    written = list((tmp_path / "recordings").rglob("*.wav"))
+    assert [p.parts[-4] for p in written] == ["{crm_customer_id=42}"]
+    assert not list(tmp_path.glob("{*"))
 
 
 def test_a_broken_simulator_is_caught():

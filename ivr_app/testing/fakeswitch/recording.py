@@ -3,7 +3,8 @@
 Faithful to src/switch_ivr_async.c and the inbound-record capture:
 
 * ``{var=value}`` in front of the path sets nothing in FreeSWITCH 1.10: the braces stay in
-  ``Record-File-Path`` (and in the file name).
+  ``Record-File-Path`` (and in the file name). Such a relative path is written under the
+  switch's ``recordings_dir`` (FreeSWITCH's ``$${recordings_dir}``), never the process's cwd.
 * Stereo when the channel has ``RECORD_STEREO=true``; 8 kHz 16-bit PCM.
 * Completion cause: ``success-silence`` when the call hangs up (the tone counts as speech),
   ``success-maxtime`` when stopped or at the limit.
@@ -84,6 +85,8 @@ class Recorder:
             seconds = min(seconds, rec.limit)
         min_sec = int(ch.vars.get("RECORD_MIN_SEC", "0") or 0)
         target = Path(path)
+        if not target.is_absolute():
+            target = self.switch.recordings_dir / target
         if seconds < min_sec:
             target.unlink(missing_ok=True)
             ch.vars["RECORD_DISCARDED"] = "true"

@@ -31,7 +31,8 @@ class FakeSwitch:
  time_factor: float = 1.0,
                  dialplan: Dialplan | None = None, sound_dirs: tuple[Path, ...] = (),
                  hostname: str = "fakeswitch", max_sessions: int = 1000,
-                 sessions_per_second: int = 30, log: Any = None):
+                 sessions_per_second: int = 30, log: Any = None,
+                 recordings_dir: Path | None = None):
         from ivr_app.testing.fakeswitch.eventsock import EslServer
         from ivr_app.testing.fakeswitch.originate import Originator
         from ivr_app.testing.fakeswitch.recording import Recorder
@@ -40,6 +41,9 @@ class FakeSwitch:
         self.time_factor = time_factor
         self.dialplan = dialplan or Dialplan()
         self.sound_dirs = tuple(Path(d) for d in sound_dirs)
+        # relative recording paths land here, as under FreeSWITCH's $${recordings_dir}
+        self.recordings_dir = Path(recordings_dir) if recordings_dir else \
+            Path(tempfile.gettempdir()) / "fakeswitch-recordings"
         self.hostname = hostname
         self.max_sessions = max_sessions
         self.sessions_per_second = sessions_per_second
@@ -48,7 +52,8 @@ class FakeSwitch:
         self.started = time.time()
         self.channels: dict[str, Channel] = {}
         self.globals: dict[str, str] = {"hostname": hostname, "domain": "127.0.0.1",
-                                        "local_ip_v4": "127.0.0.1"}
+                                        "local_ip_v4": "127.0.0.1",
+                                        "recordings_dir": str(self.recordings_dir)}
         self.sessions_since_startup = 0
         self._session_id = 0
         self._sequence = 0
