@@ -18,6 +18,7 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr_app import yamlfile
 from ivr_app.errors import ConfigError
@@ -269,6 +270,36 @@ class RecordingConfig:
     min_seconds: int = setting(2, Int(0, 60), "shorter recordings are discarded by FreeSWITCH")
 
 
+# Premium-rate and satellite ranges never reached by a forward or follow-me leg: international
+# networks and Inmarsat (+870, +881, +882, +883), the International Premium Rate Service (+979),
+# and the premium ranges of the countries the example site calls (US/CA 900/976, UK 09/0871,
+# France 089, Germany 0900/0137, Russia 809).
+DEFAULT_BLOCKED = (r"\+(870|881|882|883|979)\d* \+1(900|976)\d* \+44(9|871)\d* "
+                   r"\+33(89)\d* \+49(900|137)\d* \+7809\d*")
+
+
+@dataclass(frozen=True)
+class PresenceConfig:
+    gateway: str = setting("sofia/gateway/pstn", Str(pattern=r"[A-Za-z0-9_./-]+",
+                                                      message="must be a dial-string prefix "
+                                                              "such as sofia/gateway/pstn"),
+                           "external numbers (mobile, home, forwards) are dialled through this")
+    confirm_key: str = setting("1", Str(pattern=r"[0-9*#]", message="must be one key"),
+                               "external legs press this to take the call")
+    confirm_prompt: str = setting("ivr/ivr-accept_reject_voicemail.wav", Str(),
+                                  "played to an external leg that answered (a file)")
+    confirm_timeout_seconds: int = setting(10, Int(2, 60), "added to the ringing time so an "
+                                                           "external leg can press the key")
+    allowed_numbers: str = setting(r"\+[1-9]\d{6,14}", Str(),
+                                   "regexes (blank-separated) an external number must match")
+    blocked_numbers: str = setting(DEFAULT_BLOCKED, Str(allow_empty=True),
+                                   "regexes (blank-separated) refused even when allowed")
+    max_external_legs: int = setting(3, Int(0, 20), "external legs ringing at once per employee")
+    timezone: str = setting("UTC", Str(), "where rules' time windows are read")
+    pin_max_failures: int = setting(3, Int(1, 20), "wrong PINs before the presence menu locks")
+    pin_lockout_minutes: int = setting(15, Int(1, 1440), "how long the lockout lasts")
+
+
 _EXAMPLE_SITE = str(Path(__file__).resolve().parents[1] / "dialplan" / "site.example.yaml")
 
 
@@ -291,6 +322,7 @@ class Config:
     screen_pop: ScreenPopConfig = section(ScreenPopConfig)
     dialplan: DialplanConfig = section(DialplanConfig)
     recording: RecordingConfig = section(RecordingConfig)
+    presence: PresenceConfig = section(PresenceConfig)
     source: str = field(default="<defaults>", metadata={"internal": True})
 
     def path(self, value: str) -> Path:
@@ -401,6 +433,17 @@ def _cross_checks(config: Config, located: yamlfile.Located) -> list[str]:
     if config.database.pool_min > config.database.pool_max:
         out.append(located.problem(("database", "pool_min"),
                                    "must not be larger than database.pool_max"))
+    for key in ("allowed_numbers", "blocked_numbers"):
+        for pattern in getattr(config.presence, key).split():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                out.append(located.problem(("presence", key), f"{pattern!r}: {exc}"))
+    try:
+        ZoneInfo(config.presence.timezone)
+    except (ValueError, ZoneInfoNotFoundError):
+        out.append(located.problem(("presence", "timezone"),
+                                   f"unknown time zone {config.presence.timezone!r}"))
     return out
 
 

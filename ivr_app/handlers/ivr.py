@@ -17,16 +17,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ivr_app.db import calls, customers, employees, interactions, recordings
+from ivr_app.db import presence as presence_db
 from ivr_app.db.customers import CustomerCard
 from ivr_app.db.employees import EmployeeRef
 from ivr_app.esl.call import BridgeOutcome, Call
-from ivr_app.esl.dialstring import DialString, Leg
+from ivr_app.esl.dialstring import DialString
 from ivr_app.esl.quoting import app_args
 from ivr_app.handlers.context import HandlerContext
 from ivr_app.menus import EXTENSION, Action, Menu
 from ivr_app.phone import to_e164
+from ivr_app.presence import followme
+from ivr_app.presence.model import Action as PresenceAction
+from ivr_app.presence.model import Caller, Decision, Device, DeviceKind
+from ivr_app.presence.rules import decide
+from ivr_app.presence.tollfraud import NumberGuard, NumberRefused
 from ivr_app.screenpop import Offer
 
 MAX_DIGITS = 8  # the longest extension; bounds what a caller can type
@@ -245,24 +252,33 @@ class IvrFlow:
         self.to_voicemail(ext)
 
     def ring_extension(self, extension: str, then_voicemail: bool) -> BridgeOutcome | None:
+        """Reach an employee the way their presence profile says: ring their devices
+        (follow-me), forward, voicemail or reject. Without PostgreSQL: their desk."""
         employee = self.ctx.db("employee lookup",
                                lambda c: employees.find_by_extension(c, extension), None,
                                self.log)
-        target = employee.desk if employee else f"user/{extension}"
         self.employee = employee or self.employee
         self.call.set("ivr_app_employee", extension)
+        decision = self.presence_decision(extension, employee)
+        self.log.info("presence decided", extension=extension, action=str(decision.action),
+                      why=decision.why)
+        if decision.action is PresenceAction.VOICEMAIL:
+            self.outcome = f"{extension} {decision.why}"
+            self.to_voicemail(extension)
+        if decision.action is PresenceAction.REJECT:
+            self.outcome = f"{extension} rejected ({decision.why})"
+            self.call.hangup("CALL_REJECTED")
+            raise Done
+        dial = self.dial_for(decision)
+        if dial is None:  # every device refused by the toll-fraud guard
+            self.to_voicemail(extension)
         rec = self.ctx.recording
         if rec is not None and (rec.policy.for_employee(extension) or
                                 rec.policy.for_route(self.route)):
             self.record(f"employee {extension}" if rec.policy.for_employee(extension)
                         else f"route {self.route}")
         self.offer_screen_pop(extension)
-        timeout = self.ctx.config.ivr.ring_timeout_seconds
-        outcome = self.call.bridge(DialString.simultaneous(
-            [Leg(target, {"leg_timeout": timeout})], originate_timeout=timeout,
-            origination_caller_id_number=to_e164(self.call.caller_id_number,
-                                                 self.ctx.config.ivr.default_region)
-            or "0000000000"))
+        outcome = self.call.bridge(dial)
         self.outcome = f"{extension} {'answered' if outcome.answered else outcome.cause}"
         self.log.info("rang extension", extension=extension, answered=outcome.answered,
                       cause=outcome.cause)
@@ -272,6 +288,50 @@ class IvrFlow:
         if then_voicemail:
             self.to_voicemail(extension)
         return outcome
+
+    def presence_decision(self, extension: str, employee: EmployeeRef | None) -> Decision:
+        desk = employee.desk if employee else f"user/{extension}"
+        fallback = Decision(PresenceAction.RING,
+                            (Device(DeviceKind.DESK, desk,
+                                    ring_timeout_s=self.ctx.config.ivr.ring_timeout_seconds),),
+                            why="no presence profile: the desk")
+        profile = self.ctx.db("presence profile",
+                              lambda c: presence_db.load_profile(c, extension), None, self.log)
+        if profile is None:
+            return fallback
+        number = self.caller_number()
+        caller_id = self.ctx.db("caller employee",
+                                lambda c: presence_db.caller_employee_id(c, number), None,
+                                self.log)
+        caller = Caller(number, vip=bool(self.card and self.card.vip),
+                        is_manager=caller_id is not None and caller_id == profile.manager_id,
+                        customer_id=self.card.id if self.card else None)
+        cfg = self.ctx.config.presence
+        return decide(profile, caller, self.ctx.clock(), ZoneInfo(cfg.timezone))
+
+    def caller_number(self) -> str:
+        raw = self.call.caller_id_number or ""
+        if EXTENSION.match(raw):
+            return raw  # an internal caller: their extension
+        return to_e164(raw, self.ctx.config.ivr.default_region) or raw
+
+    def dial_for(self, decision: Decision) -> DialString | None:
+        cfg = self.ctx.config.presence
+        guard = NumberGuard.from_config(cfg)
+        caller_id = {"origination_caller_id_number": to_e164(
+            self.call.caller_id_number, self.ctx.config.ivr.default_region) or "0000000000"}
+        if decision.action is PresenceAction.FORWARD:
+            timeout = self.ctx.config.ivr.ring_timeout_seconds
+            try:
+                leg = followme.forward_leg(decision.forward_to or "", cfg, guard, timeout)
+            except NumberRefused as exc:
+                self.log.warning("forward refused by the toll-fraud guard", reason=str(exc))
+                return None
+            return DialString.simultaneous([leg], originate_timeout=timeout, **caller_id)
+        plan = followme.plan(decision.devices, cfg, guard, **caller_id)
+        for device, reason in plan.refused:
+            self.log.warning("follow-me leg dropped", device=str(device.kind), reason=reason)
+        return plan.dial
 
     def offer_screen_pop(self, extension: str) -> None:
         if self.ctx.screen_pop is None:

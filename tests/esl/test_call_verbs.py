@@ -92,10 +92,34 @@ def test_ring_all_with_confirm_key_voicemail_does_not_steal_the_call(fs, serve):
     assert names[outcome.peer_uuid] == "sofia/internal/1001@127.0.0.1"  # the desk won
     mobile = "sofia/gateway/gw1/+79161110001"
     assert mobile in names.values()
-    # its voicemail answered at once, heard the confirm prompt, never pressed 1: dropped
-    assert [u for u, path in fs.played if path == "tone_stream://%(300,0,440)"] == \
-        [u for u, n in names.items() if n == mobile]
-    assert causes[mobile] == "NO_ANSWER"
+    # its voicemail answered at once, heard the confirm prompt (again every read timeout, as
+    # FreeSWITCH repeats it), never pressed 1, and lost the race when the desk answered
+    (mobile_uuid,) = [u for u, n in names.items() if n == mobile]
+    prompted = [u for u, path in fs.played if path == "tone_stream://%(300,0,440)"]
+    assert set(prompted) == {mobile_uuid}
+    assert causes[mobile] == "LOSE_RACE"
+
+
+def test_an_unconfirmed_external_leg_is_dropped_at_its_leg_timeout(fs, serve):
+    """Nobody else answers: the voicemail that never presses the key is hung up when its
+    leg_timeout runs out (ALLOTTED_TIMEOUT), and the bridge fails instead of connecting it."""
+    fs.originator.far_end("sofia/gateway/gw1/+79161110001", VOICEMAIL)
+    legs = [Leg("sofia/gateway/gw1/+79161110001",
+                {"leg_timeout": 3, "group_confirm_key": "1",
+                 "group_confirm_file": "tone_stream://%(300,0,440)"})]
+    causes: dict[str, str] = {}
+    fs.observers.append(lambda name, headers: causes.update(
+        {dict(headers)["Channel-Name"]: dict(headers)["Hangup-Cause"]})
+        if name == "CHANNEL_HANGUP_COMPLETE" else None)
+
+    def handler(call, result):
+        call.answer()
+        result["outcome"] = call.bridge(DialString.simultaneous(legs, ignore_early_media=True))
+        call.hangup()
+
+    _ch, result = run(fs, serve, handler)
+    assert not result["outcome"].answered
+    assert causes["sofia/gateway/gw1/+79161110001"] == "ALLOTTED_TIMEOUT"
 
 
 def test_mobile_that_presses_1_wins(fs, serve):

@@ -256,10 +256,16 @@ class Originator:
             if script.press:
                 gevent.spawn_later(script.press_after * tf, self._press, leg, script.press)
             key = lvars.get("group_confirm_key")
-            if key and not self._confirm(leg, key, lvars, cancel, won):
+            if key and not self._confirm(leg, key, lvars, leg_deadline, cancel, won):
+                if won.ready() or cancel.is_set():
+                    cause = "LOSE_RACE"
+                elif leg_timeout and time.monotonic() < deadline:
+                    cause = "ALLOTTED_TIMEOUT"
+                else:
+                    cause = "NO_ANSWER"
                 if leg.ready:
-                    leg.hangup("NO_ANSWER")
-                return "NO_ANSWER"
+                    leg.hangup(cause)
+                return leg.hangup_cause or cause
             if won.ready() or cancel.is_set():
                 leg.hangup("LOSE_RACE")
                 return "LOSE_RACE"
@@ -365,22 +371,28 @@ class Originator:
         if leg.ready:
             leg.queue_dtmf(digits)
 
-    def _confirm(self, leg: Channel, key: str, lvars: dict[str, str],
+    def _confirm(self, leg: Channel, key: str, lvars: dict[str, str], deadline: float,
                  cancel: gevent.event.Event, won: gevent.event.AsyncResult) -> bool:
-        """group_confirm_key: the answered leg must press ``key`` after the confirm file."""
+        """group_confirm_key: the answered leg must press ``key``. As collect_thread_run in
+        switch_ivr_originate.c: the confirm file plays, ``group_confirm_read_timeout`` (ms,
+        5000 by default) waits for the key, and that repeats for as long as the leg is up;
+        only the leg's own timeout or the whole attempt's ends it."""
         prompt = lvars.get("group_confirm_file") or "silence_stream://10"
         read_timeout = float(lvars.get("group_confirm_read_timeout") or 5000) / 1000.0
         seconds = media.duration(prompt, self.switch.sound_dirs) or 0.0
         tf = self.switch.time_factor
-        self.switch.played.append((leg.uuid, prompt))
-        end = time.monotonic() + (seconds + read_timeout) * tf
-        while time.monotonic() < end and leg.ready and not cancel.is_set() and not won.ready():
-            while leg.dtmf:
-                if leg.dtmf.popleft() == key:
-                    return True
-            leg.dtmf_arrived.clear()
-            gevent.wait([leg.dtmf_arrived, leg.hungup, cancel, won], count=1,
-                        timeout=max(0.0, end - time.monotonic()))
+        while time.monotonic() < deadline and leg.ready and not cancel.is_set() \
+                and not won.ready():
+            self.switch.played.append((leg.uuid, prompt))
+            end = min(deadline, time.monotonic() + (seconds + read_timeout) * tf)
+            while time.monotonic() < end and leg.ready and not cancel.is_set() \
+                    and not won.ready():
+                while leg.dtmf:
+                    if leg.dtmf.popleft() == key:
+                        return True
+                leg.dtmf_arrived.clear()
+                gevent.wait([leg.dtmf_arrived, leg.hungup, cancel, won], count=1,
+                            timeout=max(0.0, end - time.monotonic()))
         while leg.dtmf:
             if leg.dtmf.popleft() == key:
                 return True

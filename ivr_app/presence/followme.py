@@ -1,0 +1,82 @@
+"""Find-me-follow-me: the devices a decision selected, as one dial string.
+
+    {ignore_early_media=true,originate_timeout=31,...}
+        [leg_timeout=20]user/1002,
+        [leg_delay_start=5,leg_timeout=25,group_confirm_key=1,
+         group_confirm_file=...]sofia/gateway/pstn/+447700900123
+
+All legs of one call ring together (``,``); a device's ring delay makes timed groups inside it
+(``leg_delay_start``), its timeout drops a leg that is not answered in time (``leg_timeout``).
+External legs (mobile, home: anything dialled through the gateway) must press
+``presence.confirm_key`` after the prompt, so a mobile's voicemail that answers at once never
+takes the call; ``ignore_early_media`` keeps a carrier's early-media announcement from
+counting as an answer. External numbers pass the toll-fraud guard and are capped per employee;
+a refused one is dropped and reported, the others still ring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ivr_app.config import PresenceConfig
+from ivr_app.esl.dialstring import DialString, Leg
+from ivr_app.presence.model import Device
+from ivr_app.presence.tollfraud import NumberGuard, NumberRefused
+
+
+@dataclass(frozen=True)
+class Plan:
+    dial: DialString | None  # None: nothing left to ring
+    timeout_s: int
+    refused: Sequence[tuple[Device, str]] = field(default_factory=tuple)
+
+
+def plan(devices: Sequence[Device], cfg: PresenceConfig, guard: NumberGuard,
+         **variables: object) -> Plan:
+    """``variables`` go on every leg (caller ID name and number, ivr_app_* metadata)."""
+    legs: list[Leg] = []
+    refused: list[tuple[Device, str]] = []
+    external = 0
+    timeout = 0
+    for device in sorted(devices, key=lambda d: (d.ring_delay_s, d.kind != "desk")):
+        leg_vars: dict[str, object] = {"leg_timeout": device.ring_timeout_s}
+        if device.ring_delay_s:
+            leg_vars["leg_delay_start"] = device.ring_delay_s
+        target = device.destination
+        if device.external:
+            try:
+                guard.check(device.destination)
+            except NumberRefused as exc:
+                refused.append((device, str(exc)))
+                continue
+            if external >= cfg.max_external_legs:
+                refused.append((device, f"more than {cfg.max_external_legs} external legs"))
+                continue
+            external += 1
+            target = f"{cfg.gateway}/{device.destination}"
+            leg_vars |= confirm_vars(cfg)
+        legs.append(Leg(target, leg_vars))
+        timeout = max(timeout, device.ring_delay_s + device.ring_timeout_s)
+    if not legs:
+        return Plan(None, 0, tuple(refused))
+    # the whole attempt: the slowest leg, plus time for an external leg to press its key
+    total = timeout + (cfg.confirm_timeout_seconds if external else 0)
+    dial = DialString.simultaneous(legs, ignore_early_media=True, originate_timeout=total,
+                                   **variables)
+    return Plan(dial, total, tuple(refused))
+
+
+def confirm_vars(cfg: PresenceConfig) -> dict[str, object]:
+    """Per leg, FreeSWITCH 1.10 honours the key and the file (check_channel_status reads them
+    from the peer channel) but not group_confirm_read_timeout, which only a global key sets:
+    the prompt repeats every 5 s until the key, the leg's timeout, or another leg winning."""
+    return {"group_confirm_key": cfg.confirm_key, "group_confirm_file": cfg.confirm_prompt}
+
+
+def forward_leg(number: str, cfg: PresenceConfig, guard: NumberGuard, timeout_s: int) -> Leg:
+    """A forward: an extension rings its desk, an external number goes through the guard."""
+    if number.isdigit() and 2 <= len(number) <= 8:
+        return Leg(f"user/{number}", {"leg_timeout": timeout_s})
+    guard.check(number)
+    return Leg(f"{cfg.gateway}/{number}", {"leg_timeout": timeout_s})

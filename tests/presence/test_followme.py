@@ -1,0 +1,69 @@
+"""Follow-me dial strings and the toll-fraud guard (pure: no switch needed)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from ivr_app.config import PresenceConfig
+from ivr_app.presence.followme import forward_leg, plan
+from ivr_app.presence.model import Device, DeviceKind
+from ivr_app.presence.tollfraud import NumberGuard, NumberRefused
+
+CFG = PresenceConfig()
+GUARD = NumberGuard.from_config(CFG)
+
+
+@pytest.mark.parametrize("number", ["+881612345678", "+870772001799", "+19005551234",
+                                    "+447700900123x", "07700900123", "+979123456789"])
+def test_premium_satellite_and_malformed_numbers_are_refused(number):
+    with pytest.raises(NumberRefused):
+        GUARD.check(number)
+
+
+def test_ordinary_numbers_pass():
+    assert GUARD.check("+447700900123") == "+447700900123"
+    assert GUARD.allows("+74951234567")
+
+
+def test_desk_and_mobile_ring_together_and_only_the_mobile_must_confirm():
+    devices = [Device(DeviceKind.MOBILE, "+447700900123", ring_delay_s=5, ring_timeout_s=20),
+               Device(DeviceKind.DESK, "user/1002", ring_timeout_s=25)]
+    p = plan(devices, CFG, GUARD, origination_caller_id_number="+442079460000")
+    assert str(p.dial) == (
+        "{ignore_early_media=true,originate_timeout=35,"
+        "origination_caller_id_number=+442079460000}"
+        "[leg_timeout=25]user/1002,"
+        "[leg_timeout=20,leg_delay_start=5,group_confirm_key=1,"
+        "group_confirm_file=ivr/ivr-accept_reject_voicemail.wav]"
+        "sofia/gateway/pstn/+447700900123")
+    assert p.timeout_s == 35
+    assert p.refused == ()
+
+
+def test_refused_and_surplus_external_legs_are_dropped_with_a_reason():
+    cfg = dataclasses.replace(CFG, max_external_legs=1)
+    devices = [Device(DeviceKind.DESK, "user/1002"),
+               Device(DeviceKind.MOBILE, "+881612345678"),
+               Device(DeviceKind.HOME, "+442071110000"),
+               Device(DeviceKind.OTHER, "+442071110001")]
+    p = plan(devices, cfg, NumberGuard.from_config(cfg))
+    assert str(p.dial).count("sofia/gateway/pstn/") == 1
+    reasons = {d.destination: why for d, why in p.refused}
+    assert "blocked range" in reasons["+881612345678"]
+    assert "more than 1 external legs" in reasons["+442071110001"]
+
+
+def test_nothing_left_to_ring():
+    p = plan([Device(DeviceKind.MOBILE, "+881612345678")], CFG, GUARD)
+    assert p.dial is None
+    assert len(p.refused) == 1
+
+
+def test_forward_to_an_extension_or_a_guarded_number():
+    assert forward_leg("1005", CFG, GUARD, 20).render() == "[leg_timeout=20]user/1005"
+    assert forward_leg("+447700900123", CFG, GUARD, 20).target == \
+        "sofia/gateway/pstn/+447700900123"
+    with pytest.raises(NumberRefused, match="blocked"):
+        forward_leg("+19005551234", CFG, GUARD, 20)
