@@ -24,6 +24,8 @@ from ivr_app.esl.outbound import OutboundServer
 from ivr_app.testing import pgcluster
 from ivr_app.testing.fakeswitch.switch import FakeSwitch
 
+pytest_plugins = ["tests.ivr_harness"]
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -3,126 +3,16 @@ config/menus.example.yaml against a real PostgreSQL. Each menu path, and what it
 
 from __future__ import annotations
 
-import datetime as dt
-import io
 import json
-from pathlib import Path
 
 import gevent
-import pytest
 import structlog
 from gevent.pywsgi import WSGIServer
 
-from ivr_app import config, logs
-from ivr_app.app import App
-from ivr_app.db import directory
 from ivr_app.esl.control import ControlConnection
 from ivr_app.testing.fakeswitch.originate import NEVER_ANSWERS, FarEnd
-from ivr_app.testing.fakeswitch.switch import FakeSwitch
 from ivr_app.testing.waiting import wait_until
-
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "config" / "demo-data.yaml"
-MENUS = ROOT / "config" / "menus.example.yaml"
-OPEN = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)  # Monday 11:00 in Moscow
-CLOSED = dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.UTC)  # Sunday
-IVAN = "+79031234567"  # VIP, manager 1001
-EMILY = "+442071234567"  # not VIP, manager 1002
-
-
-@pytest.fixture
-def webhook():
-    got: list[dict] = []
-
-    def app(environ, start_response):
-        got.append(json.loads(environ["wsgi.input"].read()))
-        start_response("204 No Content", [])
-        return [b""]
-
-    server = WSGIServer(("127.0.0.1", 0), app, log=None)
-    server.start()
-    yield f"http://127.0.0.1:{server.server_port}/pop", got
-    server.stop()
-
-
-@pytest.fixture
-def ivr(db, database_url, prompt_cache, webhook):
-    directory.store(db, directory.load_file(DEMO))
-    fs = FakeSwitch(time_factor=0.01).start()
-    out = io.StringIO()
-    logs.configure("info", "json", stream=out)
-    cfg = config.load(None, {
-        "DATABASE_URL": database_url, "IVR_APP_OUTBOUND_PORT": "0",
-        "IVR_APP_ESL_PORT": str(fs.esl_port), "IVR_APP_IVR_MENUS": str(MENUS),
-        "IVR_APP_IVR_PROMPT_CACHE_DIR": str(prompt_cache),
-        "IVR_APP_IVR_RING_TIMEOUT_SECONDS": "20",
-        "IVR_APP_SCREEN_POP_WEBHOOK_URL": webhook[0]})
-    app = App(cfg, None, {}, logs.get_logger("app"))
-    app.clock = lambda: OPEN
-    app.start()
-    fs.dialplan.load_xml(f"""<include>
-      <context name="public"><extension name="company">
-        <condition field="destination_number" expression="^74951112233$">
-          <action application="socket" data="127.0.0.1:{app.outbound.port} async full"/>
-        </condition></extension></context>
-      <context name="default"><extension name="queues">
-        <condition field="destination_number" expression="^(700[12])$">
-          <action application="set" data="queued_in=$1"/>
-          <action application="playback" data="local_stream://moh"/>
-        </condition></extension></context></include>""")
-    assert app.control.wait_connected(5)
-    yield fs, app, out
-    app.shutdown()
-    fs.stop()
-
-
-def call(fs, number=EMILY, name="Emily Clark"):
-    return fs.place_call("74951112233", caller_id_number=number, caller_id_name=name)
-
-
-_pagd_count: dict[str, int] = {}
-
-
-def at_menu(fs, ch, n=1):
-    """Wait until the caller is in the n-th key prompt of the call."""
-    wait_until(lambda: _pagd_count.get(ch.uuid, 0) >= n and
-               ch.vars.get("current_application") == "play_and_get_digits",
-               timeout=10, what=f"key prompt #{n}")
-
-
-@pytest.fixture(autouse=True)
-def count_prompts(request):
-    """Count play_and_get_digits runs per call, from the simulator's events."""
-    if "ivr" not in request.fixturenames:
-        yield
-        return
-    fs = request.getfixturevalue("ivr")[0]
-    _pagd_count.clear()
-
-    def watch(name, headers):
-        h = dict(headers)
-        if name == "CHANNEL_EXECUTE" and h.get("Application") == "play_and_get_digits":
-            _pagd_count[h["Unique-ID"]] = _pagd_count.get(h["Unique-ID"], 0) + 1
-
-    fs.observers.append(watch)
-    yield
-
-
-def row(db, uuid):
-    return wait_until(lambda: db.execute(
-        "SELECT route, menu_path, hangup_cause, customer_id FROM calls "
-        "WHERE uuid = %s AND ended_at IS NOT NULL", (uuid,)).fetchone(),
-        what="the calls row")
-
-
-def summary(db, uuid):
-    """The call's interaction on the customer's timeline (written just after the calls row)."""
-    return wait_until(lambda: db.execute("SELECT summary FROM interactions WHERE reference = %s",
-                                         (uuid,)).fetchone(), what="the interaction")[0]
-
-
-def ended(ch):
-    wait_until(lambda: ch.destroyed.is_set(), timeout=15, what="the end of the call")
+from tests.ivr_harness import CLOSED, EMILY, IVAN, at_menu, call, ended, row, summary
 
 
 def test_valid_key_into_a_submenu_then_an_extension(ivr, db):
