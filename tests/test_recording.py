@@ -19,7 +19,7 @@ from ivr_app.testing import pgcluster
 from ivr_app.testing.fakeswitch.originate import FarEnd
 from ivr_app.testing.fakeswitch.switch import FakeSwitch
 from ivr_app.testing.waiting import wait_until
-from tests.test_ivr_flow import DEMO, EMILY, IVAN, MENUS, OPEN
+from tests.ivr_harness import DEMO, EMILY, IVAN, MENUS, OPEN
 
 CONSENT = "tone_stream://%(800,0,350)"
 
