@@ -28,7 +28,7 @@ from ivr_app.errors import ConfigError, IvrAppError
 from ivr_app.esl.call import Call
 from ivr_app.esl.control import ControlConnection
 from ivr_app.esl.outbound import OutboundServer
-from ivr_app.handlers import ivr
+from ivr_app.handlers import ivr, star
 from ivr_app.handlers.context import HandlerContext
 from ivr_app.menus import MenuSet
 from ivr_app.prompts import PromptStore
@@ -93,18 +93,13 @@ class App:
 
     def _handle_call(self, call: Call) -> None:
         """Every call handed over by the dialplan: star codes, or the IVR."""
-        if call.variable("ivr_app_entry") == "star":
-            # star codes set presence (the presence issue); until then a clear refusal
-            call.log.warning("star code not handled yet",
-                             action=call.variable("ivr_app_star_action"))
-            call.answer()
-            call.playback("tone_stream://%(500,500,480,620);loops=2")  # the reorder tone
-            call.hangup("FACILITY_NOT_IMPLEMENTED")
-            return
         ctx = HandlerContext(self.config, self.pool, call.log, menus=self.menus,
                              prompts=self.prompts, screen_pop=self.screen_pop,
                              recording=self.recording, clock=self.clock)
-        ivr.handle(call, ctx)
+        if call.variable("ivr_app_entry") == "star":
+            star.handle(call, ctx)
+        else:
+            ivr.handle(call, ctx)
 
     def _check_schema(self) -> None:
         assert self.pool is not None

@@ -243,11 +243,3 @@ def test_the_dialplan_picks_the_entry_menu(ivr, db):
     ended(ch)
     heard = [p for u, p in fs.played if u == ch.uuid]
     assert heard[0] == app.prompts.path(app.menus.prompts["sales_menu"], "en")
-
-
-def test_star_codes_are_refused_clearly_until_presence_lands(ivr, db):
-    fs, _app, _out = ivr
-    ch = fs.place_call("74951112233", caller_id_number="1001",
-                       variables={"ivr_app_entry": "star", "ivr_app_star_action": "meeting"})
-    ended(ch)
-    assert ch.hangup_cause == "FACILITY_NOT_IMPLEMENTED"

@@ -174,3 +174,62 @@ def test_a_forward_to_a_premium_number_is_refused_and_logged(ivr, db, legs):
     assert row(db, ch.uuid)[0] == "main/extension 1002 -> voicemail 1002"
     assert "forward refused by the toll-fraud guard" in out.getvalue()
     assert "+19005550100 is in a blocked range" in out.getvalue()
+
+
+def star(fs, code_action, caller="1001", argument=""):
+    """As the rendered dialplan hands a star code over (`set` with an empty value unsets)."""
+    variables = {"ivr_app_entry": "star", "ivr_app_star_action": code_action}
+    if argument:
+        variables["ivr_app_star_argument"] = argument
+    return fs.place_call("74951112233", caller_id_number=caller, variables=variables)
+
+
+def state_of(db, ext):
+    return db.execute("""SELECT p.state::text, p.forward_to, p.updated_by FROM presence p
+                         JOIN employees e ON e.id = p.employee_id
+                         WHERE e.extension = %s""", (ext,)).fetchone()
+
+
+def test_star_codes_set_presence_and_confirm_each_change(ivr, db):
+    fs, app, _out = ivr
+    ch = star(fs, "meeting")
+    ended(ch)
+    assert state_of(db, "1001") == ("meeting", None, "star code meeting")
+    heard = [p for u, p in fs.played if u == ch.uuid]
+    assert heard == [app.prompts.path(app.menus.prompts["presence_meeting"], "en")]
+
+    ended(star(fs, "forward", argument="0079161234567"))  # 00: the international prefix
+    ended(star(fs, "dnd_on"))
+    assert state_of(db, "1001")[:2] == ("dnd", "+79161234567")  # DND kept the forward
+    ended(star(fs, "dnd_off"))
+    assert state_of(db, "1001")[:2] == ("available", "+79161234567")
+    ended(star(fs, "forward_off"))
+    assert state_of(db, "1001")[:2] == ("available", None)
+
+
+def test_star_forward_asks_for_the_number_when_none_was_dialled(ivr, db):
+    fs, _app, _out = ivr
+    ch = star(fs, "forward")
+    wait_until(lambda: ch.vars.get("current_application") == "play_and_get_digits",
+               timeout=10, what="the number prompt")
+    fs.press(ch.uuid, "1002#")
+    ended(ch)
+    assert state_of(db, "1001")[1] == "1002"
+
+
+def test_star_forward_to_a_premium_number_is_refused_spoken_and_logged(ivr, db):
+    fs, app, out = ivr
+    ch = star(fs, "forward", argument="0019005550100")  # +1 900: premium rate
+    ended(ch)
+    assert state_of(db, "1001")[1] is None
+    heard = [p for u, p in fs.played if u == ch.uuid]
+    assert heard == [app.prompts.path(app.menus.prompts["presence_forward_refused"], "en")]
+    assert "is in a blocked range" in out.getvalue()
+
+
+def test_star_code_from_a_phone_that_is_no_extension_is_refused(ivr, db):
+    fs, _app, _out = ivr
+    ch = star(fs, "dnd_on", caller="+442071234567")
+    ended(ch)
+    assert ch.hangup_cause == "CALL_REJECTED"
+    assert state_of(db, "1001") in (None, ("available", None, None))

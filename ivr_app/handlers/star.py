@@ -1,0 +1,109 @@
+"""Star codes from an employee's own phone: presence set by phone, confirmed by voice.
+
+    *30 available   *31 meeting   *32 away   *78 DND on   *79 DND off
+    *72<number> forward (or *72 alone: asked for the number)   *73 forward off
+
+The dialplan (dialplan/templates/default.xml.j2) sets ``ivr_app_star_action`` and
+``ivr_app_star_argument`` and hands the call over. The phone is the employee: the caller ID is
+their extension. Each change touches only its own part of the profile (DND keeps the forward),
+is written to PostgreSQL and announced to the other nodes there (NOTIFY); a forward number goes
+through the toll-fraud guard and a refusal is spoken and logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from ivr_app.db import presence as presence_db
+from ivr_app.esl.call import Call
+from ivr_app.handlers.context import HandlerContext
+from ivr_app.menus import EXTENSION
+from ivr_app.phone import to_e164
+from ivr_app.presence.model import State
+from ivr_app.presence.tollfraud import NumberGuard, NumberRefused
+
+CONFIRM_TONE = "tone_stream://%(200,100,880);loops=2"
+ERROR_TONE = "tone_stream://%(500,500,480,620);loops=2"  # reorder
+
+STATES = {"available": State.AVAILABLE, "meeting": State.MEETING, "away": State.AWAY,
+          "dnd_on": State.DND, "dnd_off": State.AVAILABLE}
+
+
+class StarCode:
+    def __init__(self, call: Call, ctx: HandlerContext):
+        self.call = call
+        self.ctx = ctx
+        self.extension = call.caller_id_number or ""
+        self.log = call.log.bind(extension=self.extension)
+
+    def run(self) -> None:
+        action = self.call.variable("ivr_app_star_action") or ""
+        argument = self.call.variable("ivr_app_star_argument") or ""
+        self.call.answer()
+        if not EXTENSION.match(self.extension):
+            self.refuse("star code from a phone that is not an extension", action=action)
+            return
+        if action in STATES:
+            self.change(f"presence_{action}",
+                        lambda c: presence_db.set_state(c, self.extension, STATES[action],
+                                                        by=f"star code {action}"))
+        elif action == "forward":
+            self.forward(argument)
+        elif action == "forward_off":
+            self.change("presence_forward_off",
+                        lambda c: presence_db.set_forward(c, self.extension, None,
+                                                          by="star code forward_off"))
+        else:
+            self.refuse("unknown star code action", action=action)
+            return
+        self.call.hangup("NORMAL_CLEARING")
+
+    def forward(self, typed: str) -> None:
+        if not typed.isdigit():  # *72 alone (or anything but digits after it)
+            typed = self.call.play_and_get_digits(
+                self.prompt("presence_forward_enter"), invalid=ERROR_TONE, min_digits=2,
+                max_digits=16, tries=2, timeout_ms=8000, regex=r"^[0-9]{2,16}$") or ""
+        if EXTENSION.match(typed):
+            number = typed  # another extension
+        else:
+            number = to_e164(typed, self.ctx.config.ivr.default_region) or typed
+            try:
+                NumberGuard.from_config(self.ctx.config.presence).check(number)
+            except NumberRefused as exc:
+                self.log.warning("forward refused by the toll-fraud guard", reason=str(exc))
+                self.call.playback(self.prompt("presence_forward_refused", ERROR_TONE))
+                return
+        self.change("presence_forward_on",
+                    lambda c: presence_db.set_forward(c, self.extension, number,
+                                                      by="star code forward"),
+                    forward_to=number)
+
+    def change(self, confirmation: str, write: Callable[[psycopg.Connection], bool],
+               **log: Any) -> None:
+        done = self.ctx.db("presence change", write, None, self.log)
+        if done is None:  # PostgreSQL away: nothing was changed, say so
+            self.refuse("presence not changed: database unavailable", hangup=False)
+        elif not done:
+            self.refuse("star code from an extension with no employee", hangup=False)
+        else:
+            self.log.info("presence changed by star code", change=confirmation, **log)
+            self.call.playback(self.prompt(confirmation))
+
+    def prompt(self, name: str, fallback: str = CONFIRM_TONE) -> str:
+        menus = self.ctx.menus
+        if menus is None or name not in menus.prompts:
+            return fallback
+        return self.ctx.prompt(name, "en")
+
+    def refuse(self, why: str, hangup: bool = True, **log: Any) -> None:
+        self.log.warning(why, **log)
+        self.call.playback(self.prompt("presence_not_changed", ERROR_TONE))
+        if hangup:
+            self.call.hangup("CALL_REJECTED")
+
+
+def handle(call: Call, ctx: HandlerContext) -> None:
+    StarCode(call, ctx).run()
