@@ -23,7 +23,7 @@ from psycopg_pool import ConnectionPool
 from ivr_app import config as config_mod
 from ivr_app import logs, menus
 from ivr_app.db import migrations
-from ivr_app.db.pool import make_pool
+from ivr_app.db.pool import connect, make_pool
 from ivr_app.errors import ConfigError, IvrAppError
 from ivr_app.esl.call import Call
 from ivr_app.esl.control import ControlConnection
@@ -31,6 +31,7 @@ from ivr_app.esl.outbound import OutboundServer
 from ivr_app.handlers import ivr, star
 from ivr_app.handlers.context import HandlerContext
 from ivr_app.menus import MenuSet
+from ivr_app.presence.publish import PresenceListener
 from ivr_app.prompts import PromptStore
 from ivr_app.recording.service import RecordingService
 from ivr_app.screenpop import ScreenPop
@@ -54,6 +55,7 @@ class App:
         self.prompts: PromptStore | None = None
         self.screen_pop: ScreenPop | None = None
         self.recording: RecordingService | None = None
+        self.presence: PresenceListener | None = None
         self.outbound: OutboundServer | None = None
         self._stop = gevent.event.Event()
         self.reloads = 0
@@ -84,6 +86,9 @@ class App:
                 liveness=cfg.esl.liveness_seconds).start()
             self.screen_pop = ScreenPop(cfg.screen_pop, self.control, self.log)
             self.recording = RecordingService(cfg, self.pool, self.log).start(self.control)
+            self.presence = PresenceListener(
+                lambda: connect(cfg.database, application_name=f"{cfg.node_name}-presence"),
+                self.control, cfg.ivr.voicemail_domain, self.log).start()
             self.outbound = OutboundServer(cfg.outbound.host, cfg.outbound.port,
                                            self._handle_call, self.log,
                                            max_calls=cfg.outbound.max_calls,
@@ -171,6 +176,8 @@ class App:
                 self.calls.kill(block=True, timeout=5)
         if self.recording is not None:
             self.recording.stop()  # what is queued goes to PostgreSQL or the spool
+        if self.presence is not None:
+            self.presence.stop()
         if self.control is not None:
             self.control.stop()
         if self.pool is not None:

@@ -7,7 +7,9 @@ one line per problem, and turned into the error's exit code. Nothing else calls 
 from __future__ import annotations
 
 import functools
+import getpass
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -52,6 +54,7 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
+EXTENSION_RE = re.compile(r"[0-9]{2,8}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -669,6 +672,85 @@ def recordings_reconcile(ctx: Context, fix: bool) -> None:
 
 
 # ----------------------------------------------------------------------------- customers
+
+
+@cli.group("presence")
+def presence_group() -> None:
+    """Employees' presence: what callers get, as set by phone or here."""
+
+
+@presence_group.command("show")
+@click.argument("extension", required=False)
+@pass_ctx
+@_fails_cleanly
+def presence_show(ctx: Context, extension: str | None) -> None:
+    """Every employee's state, forward and who changed it last."""
+    from ivr_app.db.pool import connect
+
+    with connect(ctx.config.database) as conn:
+        rows = conn.execute(
+            """SELECT e.extension, e.name, COALESCE(p.state::text, 'available'), p.until,
+                      COALESCE(p.forward_to, ''), COALESCE(p.updated_by, ''), p.updated_at
+               FROM employees e LEFT JOIN presence p ON p.employee_id = e.id
+               WHERE %s::text IS NULL OR e.extension = %s ORDER BY e.extension""",
+            (extension, extension)).fetchall()
+    if extension and not rows:
+        from ivr_app.errors import NotFound
+
+        raise NotFound(f"no employee with extension {extension}")
+    click.echo(_table(("ext", "name", "state", "until", "forward", "changed by", "at"),
+                      [(x, n, s, f"{u:%Y-%m-%d %H:%M}" if u else "", f, b,
+                        f"{a:%Y-%m-%d %H:%M}" if a else "") for x, n, s, u, f, b, a in rows]))
+
+
+@presence_group.command("set")
+@click.argument("extension")
+@click.argument("state", required=False,
+                type=click.Choice(["available", "meeting", "away", "dnd", "vacation"]))
+@click.option("--until", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M"]),
+              help="the state ends then (in presence.timezone)")
+@click.option("--forward", help="forward calls to this number or extension")
+@click.option("--no-forward", is_flag=True, help="stop forwarding")
+@pass_ctx
+@_fails_cleanly
+def presence_set(ctx: Context, extension: str, state: str | None, until: Any,
+                 forward: str | None, no_forward: bool) -> None:
+    """Change one part of an employee's profile; the others stay as they are."""
+    from zoneinfo import ZoneInfo
+
+    from ivr_app.db import presence as presence_db
+    from ivr_app.db.pool import connect
+    from ivr_app.errors import ConfigError, NotFound
+    from ivr_app.phone import to_e164
+    from ivr_app.presence.model import State
+    from ivr_app.presence.tollfraud import NumberGuard, NumberRefused
+
+    cfg = ctx.config
+    if state is None and forward is None and not no_forward:
+        raise click.UsageError("say what to change: a STATE, --forward or --no-forward")
+    if forward is not None and not EXTENSION_RE.fullmatch(forward):
+        forward = to_e164(forward, cfg.ivr.default_region) or forward
+        try:
+            NumberGuard.from_config(cfg.presence).check(forward)
+        except NumberRefused as exc:
+            logs.get_logger("presence").warning("forward refused by the toll-fraud guard",
+                                                extension=extension, reason=str(exc))
+            raise ConfigError([f"--forward: {exc}"]) from exc
+    by = f"cli {getpass.getuser()}"
+    with connect(cfg.database) as conn:
+        done = True
+        if state is not None:
+            ends = until.replace(tzinfo=ZoneInfo(cfg.presence.timezone)) if until else None
+            done = presence_db.set_state(conn, extension, State(state), by, until=ends)
+        if done and (forward is not None or no_forward):
+            done = presence_db.set_forward(conn, extension, None if no_forward else forward, by)
+    if not done:
+        raise NotFound(f"no employee with extension {extension}")
+    click.echo(f"{extension}: " + ", ".join(
+        part for part in (state and f"state {state}" + (f" until {until:%Y-%m-%d %H:%M}"
+                                                         if until else ""),
+                          forward and f"forwarded to {forward}",
+                          no_forward and "forward off") if part))
 
 
 @cli.group("customer")

@@ -233,3 +233,42 @@ def test_star_code_from_a_phone_that_is_no_extension_is_refused(ivr, db):
     ended(ch)
     assert ch.hangup_cause == "CALL_REJECTED"
     assert state_of(db, "1001") in (None, ("available", None, None))
+
+
+def test_two_nodes_see_each_others_changes_and_light_the_lamps(ivr, db, database_url):
+    """A star code handled by node A; node B hears it from PostgreSQL (LISTEN/NOTIFY) and
+    both send FreeSWITCH a PRESENCE_IN for 1001, as the inbound-presence capture shows."""
+    import structlog
+
+    from ivr_app import config, logs
+    from ivr_app.app import App
+    from ivr_app.esl.control import ControlConnection
+
+    fs, app_a, _out = ivr
+    cfg_b = config.load(None, {"DATABASE_URL": database_url, "IVR_APP_OUTBOUND_PORT": "0",
+                               "IVR_APP_ESL_PORT": str(fs.esl_port),
+                               "IVR_APP_IVR_MENUS": str(app_a.config.ivr.menus),
+                               "IVR_APP_IVR_PROMPT_CACHE_DIR":
+                                   str(app_a.config.ivr.prompt_cache_dir)})
+    app_b = App(cfg_b, None, {}, logs.get_logger("app-b"))
+    app_b.start()
+    lamps = []
+    watcher = ControlConnection("127.0.0.1", fs.esl_port, "ClueCon", structlog.get_logger(),
+                                events=["PRESENCE_IN"]).start()
+    watcher.on("PRESENCE_IN", lamps.append)
+    try:
+        assert watcher.wait_connected(5)
+        for app in (app_a, app_b):
+            assert app.presence.listening.wait(5)
+        ended(star(fs, "meeting"))
+        wait_until(lambda: app_b.presence.seen.get("1001") == "meeting", timeout=5,
+                   what="node B hearing the change")
+        assert app_a.presence.seen.get("1001") == "meeting"
+        wait_until(lambda: len(lamps) >= 2, timeout=5, what="PRESENCE_IN from both nodes")
+    finally:
+        watcher.stop()
+        app_b.shutdown()
+    for event in lamps[:2]:
+        assert event.get("from") == "1001@127.0.0.1"
+        assert event.get("status") == "In a meeting"
+        assert event.get("rpid") == "busy"
