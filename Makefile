@@ -31,10 +31,11 @@ test: dev tools lint
 demo: dev tools
 	$(PY) -m ivr_app.testing.pgcluster run -- $(PY) -m ivr_app.testing.demo --data config/demo-data.yaml
 
-## bench: ESL benchmarks (not part of CI), figures written to BENCHMARKS.md
+## bench: benchmarks (not part of CI), figures written to BENCHMARKS.md
 bench: dev
 	$(PY) -m benchmarks.esl_bench
 	$(PY) -m benchmarks.recording_bench
+	$(PY) -m benchmarks.followme_bench
 
 ## schema-dump: rewrite tests/fixtures/schema.sql from the migrations (after adding a migration)
 schema-dump: dev tools
