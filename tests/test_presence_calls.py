@@ -272,3 +272,64 @@ def test_two_nodes_see_each_others_changes_and_light_the_lamps(ivr, db, database
         assert event.get("from") == "1001@127.0.0.1"
         assert event.get("status") == "In a meeting"
         assert event.get("rpid") == "busy"
+
+
+def heard_by(fs, app, ch):
+    """The names of the menus prompts played to the caller, in order."""
+    by_path = {app.prompts.path(p, "en"): name for name, p in app.menus.prompts.items()}
+    return [by_path.get(path, path) for uuid, path in fs.played if uuid == ch.uuid]
+
+
+def test_presence_menu_from_any_phone_with_extension_and_pin(ivr, db):
+    fs, app, _out = ivr
+    ch = star(fs, "presence_menu", caller=EMILY)
+    at_menu(fs, ch, 1)
+    fs.press(ch.uuid, "1001#")
+    at_menu(fs, ch, 2)
+    fs.press(ch.uuid, "4321#")
+    at_menu(fs, ch, 3)
+    fs.press(ch.uuid, "2")
+    ended(ch)
+    assert state_of(db, "1001") == ("meeting", None, f"presence menu from {EMILY}")
+    assert heard_by(fs, app, ch) == [
+        "presence_menu_extension", "presence_menu_pin", "presence_available",
+        "presence_menu_choices", "presence_meeting"]
+
+
+def test_wrong_pins_lock_the_menu_even_for_the_right_pin(ivr, db):
+    fs, app, out = ivr
+    ch = star(fs, "presence_menu", caller=EMILY)
+    for attempt in range(3):
+        at_menu(fs, ch, 2 * attempt + 1)
+        fs.press(ch.uuid, "1001#")
+        at_menu(fs, ch, 2 * attempt + 2)
+        fs.press(ch.uuid, "0000#")
+    ended(ch)
+    assert heard_by(fs, app, ch)[-1] == "presence_locked"
+    assert heard_by(fs, app, ch).count("presence_pin_wrong") == 2
+    failures, locked = db.execute("""SELECT pin_failures, pin_locked_until > now()
+                                     FROM employees WHERE extension = '1001'""").fetchone()
+    assert (failures, locked) == (0, True)
+
+    ch = star(fs, "presence_menu", caller=EMILY)  # now the right PIN: still locked
+    at_menu(fs, ch, 1)
+    fs.press(ch.uuid, "1001#")
+    at_menu(fs, ch, 2)
+    fs.press(ch.uuid, "4321#")
+    ended(ch)
+    assert heard_by(fs, app, ch)[-1] == "presence_locked"
+    assert state_of(db, "1001") in (None, ("available", None, None))
+    assert '"verdict": "locked"' in out.getvalue()
+
+
+def test_an_unknown_extension_sounds_like_a_wrong_pin(ivr, db):
+    fs, app, _out = ivr
+    ch = star(fs, "presence_menu", caller=EMILY)
+    at_menu(fs, ch, 1)
+    fs.press(ch.uuid, "4444#")
+    at_menu(fs, ch, 2)
+    fs.press(ch.uuid, "1234#")
+    at_menu(fs, ch, 3)  # asked again, told nothing about 4444
+    assert heard_by(fs, app, ch)[-2:] == ["presence_pin_wrong", "presence_menu_extension"]
+    fs.caller_hangs_up(ch.uuid)
+    ended(ch)

@@ -98,3 +98,41 @@ def _change(conn: psycopg.Connection, extension: str, by: str, column: str,
         conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, json.dumps(
             {"extension": extension, column: value, "by": by})))
     return True
+
+
+def pin_check(conn: psycopg.Connection, extension: str, pin: str, max_failures: int,
+              lockout: dt.timedelta) -> str:
+    """``ok``, ``wrong`` or ``locked``: one transaction, the employee's row locked, so two
+    nodes cannot both count the same failure away. An unknown extension is ``wrong`` (the
+    menu never tells a caller which extensions exist)."""
+    from ivr_app.pin import verify_pin
+
+    with conn.transaction():
+        row = conn.execute(
+            """SELECT id, pin_hash, pin_failures, pin_locked_until > now()
+               FROM employees WHERE extension = %s FOR UPDATE""", (extension,)).fetchone()
+        if row is None:
+            return "wrong"
+        emp_id, stored, failures, locked = row
+        if locked:
+            return "locked"
+        if verify_pin(pin, stored):
+            conn.execute("""UPDATE employees SET pin_failures = 0, pin_locked_until = NULL
+                            WHERE id = %s""", (emp_id,))
+            return "ok"
+        failures += 1
+        if failures >= max_failures:
+            conn.execute("""UPDATE employees SET pin_failures = 0,
+                            pin_locked_until = now() + %s WHERE id = %s""", (lockout, emp_id))
+            return "locked"
+        conn.execute("UPDATE employees SET pin_failures = %s WHERE id = %s", (failures, emp_id))
+        return "wrong"
+
+
+def current_state(conn: psycopg.Connection, extension: str) -> str:
+    row = conn.execute(
+        """SELECT CASE WHEN p.until IS NOT NULL AND p.until <= now() THEN 'available'
+                       ELSE COALESCE(p.state::text, 'available') END
+           FROM employees e LEFT JOIN presence p ON p.employee_id = e.id
+           WHERE e.extension = %s""", (extension,)).fetchone()
+    return row[0] if row else "available"

@@ -16,7 +16,8 @@ EXTENSION = re.compile(r"^[0-9]{2,8}$")
 STAR = re.compile(r"^\*[0-9]{2,3}$")
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
 HOST = re.compile(r"^[A-Za-z0-9.:-]{1,253}$")
-STAR_ACTIONS = ("available", "meeting", "away", "dnd_on", "dnd_off", "forward", "forward_off")
+STAR_ACTIONS = ("available", "meeting", "away", "dnd_on", "dnd_off", "forward", "forward_off",
+                "presence_menu")
 
 
 @dataclass(frozen=True)

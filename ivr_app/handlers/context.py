@@ -40,6 +40,13 @@ class HandlerContext:
         assert self.prompts is not None
         return self.prompts.path(self.menus.prompts[name], language)
 
+    def prompt_or(self, name: str, language: str, fallback: str) -> str:
+        """The named prompt if the menus file has it, else ``fallback`` (a tone): optional
+        prompts such as presence confirmations never stop a call."""
+        if self.menus is None or name not in self.menus.prompts:
+            return fallback
+        return self.prompt(name, language)
+
     def db(self, what: str, fn: Callable[[psycopg.Connection], T], default: T,
            log: Any = None) -> T:
         """Run ``fn`` on a pooled connection. A database outage or a slow query (the pool's

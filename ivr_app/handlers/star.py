@@ -19,6 +19,7 @@ import psycopg
 
 from ivr_app.db import presence as presence_db
 from ivr_app.esl.call import Call
+from ivr_app.handlers import presence_menu
 from ivr_app.handlers.context import HandlerContext
 from ivr_app.menus import EXTENSION
 from ivr_app.phone import to_e164
@@ -42,6 +43,9 @@ class StarCode:
     def run(self) -> None:
         action = self.call.variable("ivr_app_star_action") or ""
         argument = self.call.variable("ivr_app_star_argument") or ""
+        if action == "presence_menu":  # from any phone: the caller says who they are
+            presence_menu.handle(self.call, self.ctx)
+            return
         self.call.answer()
         if not EXTENSION.match(self.extension):
             self.refuse("star code from a phone that is not an extension", action=action)
@@ -93,10 +97,7 @@ class StarCode:
             self.call.playback(self.prompt(confirmation))
 
     def prompt(self, name: str, fallback: str = CONFIRM_TONE) -> str:
-        menus = self.ctx.menus
-        if menus is None or name not in menus.prompts:
-            return fallback
-        return self.ctx.prompt(name, "en")
+        return self.ctx.prompt_or(name, "en", fallback)
 
     def refuse(self, why: str, hangup: bool = True, **log: Any) -> None:
         self.log.warning(why, **log)
