@@ -23,6 +23,7 @@ from psycopg_pool import ConnectionPool
 from ivr_app import config as config_mod
 from ivr_app import logs, menus
 from ivr_app.db import migrations
+from ivr_app.db import presence as presence_db
 from ivr_app.db.pool import connect, make_pool
 from ivr_app.errors import ConfigError, IvrAppError
 from ivr_app.esl.call import Call
@@ -31,6 +32,7 @@ from ivr_app.esl.outbound import OutboundServer
 from ivr_app.handlers import ivr, star
 from ivr_app.handlers.context import HandlerContext
 from ivr_app.menus import MenuSet
+from ivr_app.presence.oncall import OnCallTracker
 from ivr_app.presence.publish import PresenceListener
 from ivr_app.prompts import PromptStore
 from ivr_app.recording.service import RecordingService
@@ -56,6 +58,7 @@ class App:
         self.screen_pop: ScreenPop | None = None
         self.recording: RecordingService | None = None
         self.presence: PresenceListener | None = None
+        self.on_call: OnCallTracker | None = None
         self.outbound: OutboundServer | None = None
         self._stop = gevent.event.Event()
         self.reloads = 0
@@ -79,7 +82,8 @@ class App:
         if telephony:
             self.control = ControlConnection(
                 cfg.esl.host, cfg.esl.port, cfg.esl.password, self.log,
-                events=["RECORD_START", "RECORD_STOP", "DTMF"],
+                events=["RECORD_START", "RECORD_STOP", "DTMF", "CHANNEL_ANSWER",
+                        "CHANNEL_HANGUP_COMPLETE"],
                 connect_timeout=cfg.esl.connect_timeout_seconds,
                 reconnect_min=cfg.esl.reconnect_min_seconds,
                 reconnect_max=cfg.esl.reconnect_max_seconds,
@@ -89,6 +93,7 @@ class App:
             self.presence = PresenceListener(
                 lambda: connect(cfg.database, application_name=f"{cfg.node_name}-presence"),
                 self.control, cfg.ivr.voicemail_domain, self.log).start()
+            self.on_call = OnCallTracker(self.log, self._on_call_changed).attach(self.control)
             self.outbound = OutboundServer(cfg.outbound.host, cfg.outbound.port,
                                            self._handle_call, self.log,
                                            max_calls=cfg.outbound.max_calls,
@@ -100,11 +105,28 @@ class App:
         """Every call handed over by the dialplan: star codes, or the IVR."""
         ctx = HandlerContext(self.config, self.pool, call.log, menus=self.menus,
                              prompts=self.prompts, screen_pop=self.screen_pop,
-                             recording=self.recording, clock=self.clock)
+                             recording=self.recording, clock=self.clock,
+                             on_call=self.on_call.busy if self.on_call else lambda _ext: False)
         if call.variable("ivr_app_entry") == "star":
             star.handle(call, ctx)
         else:
             ivr.handle(call, ctx)
+
+    def _on_call_changed(self, extension: str, on_call: bool) -> None:
+        """The lamp follows: on the phone while busy, their own state again after."""
+        if self.presence is None:
+            return
+        if on_call:
+            state = "on_call"
+        else:
+            state = "available"
+            if self.pool is not None:
+                try:
+                    with self.pool.connection(timeout=1.0) as conn:
+                        state = presence_db.current_state(conn, extension)
+                except Exception as exc:  # noqa: BLE001 - a lamp must never break a call
+                    self.log.warning("state for the lamp unavailable", error=str(exc))
+        gevent.spawn(self.presence.publish, extension, state)
 
     def _check_schema(self) -> None:
         assert self.pool is not None

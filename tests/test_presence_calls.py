@@ -264,14 +264,19 @@ def test_two_nodes_see_each_others_changes_and_light_the_lamps(ivr, db, database
         wait_until(lambda: app_b.presence.seen.get("1001") == "meeting", timeout=5,
                    what="node B hearing the change")
         assert app_a.presence.seen.get("1001") == "meeting"
-        wait_until(lambda: len(lamps) >= 2, timeout=5, what="PRESENCE_IN from both nodes")
+        # (the star-code call itself also shows Anna "On the phone" while she dials)
+        wait_until(lambda: len(meeting(lamps)) >= 2, timeout=5,
+                   what="PRESENCE_IN from both nodes")
     finally:
         watcher.stop()
         app_b.shutdown()
-    for event in lamps[:2]:
+    for event in meeting(lamps):
         assert event.get("from") == "1001@127.0.0.1"
-        assert event.get("status") == "In a meeting"
         assert event.get("rpid") == "busy"
+
+
+def meeting(lamps):
+    return [e for e in lamps if e.get("status") == "In a meeting"]
 
 
 def heard_by(fs, app, ch):
@@ -333,3 +338,45 @@ def test_an_unknown_extension_sounds_like_a_wrong_pin(ivr, db):
     assert heard_by(fs, app, ch)[-2:] == ["presence_pin_wrong", "presence_menu_extension"]
     fs.caller_hangs_up(ch.uuid)
     ended(ch)
+
+
+def test_on_a_call_is_derived_from_channel_events(ivr, db, legs):
+    """Anna answers Ivan; while they talk, Emily's call for Anna goes to voicemail (on a call:
+    the default) and the lamp shows "On the phone"; after Ivan hangs up, Anna rings again."""
+    import structlog
+
+    from ivr_app.esl.control import ControlConnection
+
+    fs, app, _out = ivr
+    fs.originator.far_end("user/1001", FarEnd(answer_after=0.1, talk=None))
+    lamps = []
+    watcher = ControlConnection("127.0.0.1", fs.esl_port, "ClueCon", structlog.get_logger(),
+                                events=["PRESENCE_IN"]).start()
+    watcher.on("PRESENCE_IN", lambda e: lamps.append((e.get("from"), e.get("status"))))
+    try:
+        assert watcher.wait_connected(5)
+        ivan = call(fs, IVAN, "Ivan Kuznetsov")
+        wait_until(lambda: app.on_call.busy("1001"), timeout=10, what="Anna on a call")
+        emily = call(fs, EMILY, "Emily Clark")
+        at_menu(fs, emily, 1)
+        fs.press(emily.uuid, "1001#")
+        wait_until(lambda: emily.vars.get("current_application") == "voicemail", timeout=10,
+                   what="voicemail while Anna is on a call")
+        fs.caller_hangs_up(emily.uuid)
+        ended(emily)
+        wait_until(lambda: ("1001@127.0.0.1", "On the phone") in lamps, timeout=5,
+                   what="the lamp")
+        fs.caller_hangs_up(ivan.uuid)
+        ended(ivan)
+        wait_until(lambda: not app.on_call.busy("1001"), timeout=5, what="Anna free again")
+        wait_until(lambda: ("1001@127.0.0.1", "Available") in lamps, timeout=5,
+                   what="the lamp back to her own state")
+    finally:
+        watcher.stop()
+    fs.originator.far_end("user/1001", FarEnd(answer_after=0.1, talk=1))
+    again = call(fs, EMILY, "Emily Clark")
+    at_menu(fs, again, 1)
+    fs.press(again.uuid, "1001#")
+    ended(again)
+    assert row(db, again.uuid)[0] == "main/extension 1001"
+    assert app.on_call.busy("1001") is False

@@ -33,6 +33,7 @@ class HandlerContext:
     recording: RecordingService | None = None
     db_wait_seconds: float = 1.0
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    on_call: Callable[[str], bool] = lambda _extension: False  # from channel events
 
     def prompt(self, name: str, language: str) -> str:
         """The file or tone to play for the named prompt, in the caller's language."""

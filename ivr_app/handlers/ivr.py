@@ -15,7 +15,7 @@ default when PostgreSQL is away: the caller then simply goes the anonymous way.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -299,6 +299,7 @@ class IvrFlow:
                               lambda c: presence_db.load_profile(c, extension), None, self.log)
         if profile is None:
             return fallback
+        profile = replace(profile, on_call=self.ctx.on_call(extension))
         number = self.caller_number()
         caller_id = self.ctx.db("caller employee",
                                 lambda c: presence_db.caller_employee_id(c, number), None,
