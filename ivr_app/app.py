@@ -34,6 +34,7 @@ from ivr_app.handlers.context import HandlerContext
 from ivr_app.menus import MenuSet
 from ivr_app.presence.oncall import OnCallTracker
 from ivr_app.presence.publish import PresenceListener
+from ivr_app.presence.voicemail import VoicemailService
 from ivr_app.prompts import PromptStore
 from ivr_app.recording.service import RecordingService
 from ivr_app.screenpop import ScreenPop
@@ -59,6 +60,7 @@ class App:
         self.recording: RecordingService | None = None
         self.presence: PresenceListener | None = None
         self.on_call: OnCallTracker | None = None
+        self.voicemail: VoicemailService | None = None
         self.outbound: OutboundServer | None = None
         self._stop = gevent.event.Event()
         self.reloads = 0
@@ -83,7 +85,7 @@ class App:
             self.control = ControlConnection(
                 cfg.esl.host, cfg.esl.port, cfg.esl.password, self.log,
                 events=["RECORD_START", "RECORD_STOP", "DTMF", "CHANNEL_ANSWER",
-                        "CHANNEL_HANGUP_COMPLETE"],
+                        "CHANNEL_HANGUP_COMPLETE", "CUSTOM", "vm::maintenance"],
                 connect_timeout=cfg.esl.connect_timeout_seconds,
                 reconnect_min=cfg.esl.reconnect_min_seconds,
                 reconnect_max=cfg.esl.reconnect_max_seconds,
@@ -94,6 +96,7 @@ class App:
                 lambda: connect(cfg.database, application_name=f"{cfg.node_name}-presence"),
                 self.control, cfg.ivr.voicemail_domain, self.log).start()
             self.on_call = OnCallTracker(self.log, self._on_call_changed).attach(self.control)
+            self.voicemail = VoicemailService(cfg, self.pool, self.log).attach(self.control)
             self.outbound = OutboundServer(cfg.outbound.host, cfg.outbound.port,
                                            self._handle_call, self.log,
                                            max_calls=cfg.outbound.max_calls,

@@ -10,8 +10,6 @@ Two ways out, both off the call's path (a greenlet each; the call never waits fo
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -21,6 +19,7 @@ from ivr_app.config import ScreenPopConfig
 from ivr_app.db.customers import CustomerCard
 from ivr_app.db.interactions import Interaction
 from ivr_app.esl.errors import EslError
+from ivr_app.webhook import post_json
 
 SUBCLASS = "ivr_app::screen_pop"
 
@@ -73,21 +72,5 @@ class ScreenPop:
         self.sent += 1
 
     def _post(self, data: bytes, call_uuid: str) -> None:
-        delay = 0.5
-        for attempt in range(self.cfg.retries + 1):
-            req = urllib.request.Request(self.cfg.webhook_url, data=data, method="POST",  # noqa: S310 - the configured http(s) URL
-                                         headers={"Content-Type": "application/json"})
-            try:
-                with urllib.request.urlopen(req, timeout=self.cfg.timeout_seconds) as resp:  # noqa: S310
-                    if 200 <= resp.status < 300:
-                        return
-                    error = f"HTTP {resp.status}"
-            except (urllib.error.URLError, OSError) as exc:
-                error = str(exc)
-            self.log.warning("screen pop webhook failed", attempt=attempt + 1, error=error,
-                             call_uuid=call_uuid)
-            if attempt < self.cfg.retries:
-                gevent.sleep(delay)
-                delay = min(delay * 2, 30.0)
-        self.log.error("screen pop webhook gave up", call_uuid=call_uuid,
-                       retries=self.cfg.retries)
+        post_json(self.cfg.webhook_url, data, timeout=self.cfg.timeout_seconds,
+                  retries=self.cfg.retries, log=self.log, what="screen pop", call_uuid=call_uuid)

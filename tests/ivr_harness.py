@@ -53,7 +53,8 @@ def ivr(db, database_url, prompt_cache, webhook):
         "IVR_APP_ESL_PORT": str(fs.esl_port), "IVR_APP_IVR_MENUS": str(MENUS),
         "IVR_APP_IVR_PROMPT_CACHE_DIR": str(prompt_cache),
         "IVR_APP_IVR_RING_TIMEOUT_SECONDS": "20",
-        "IVR_APP_SCREEN_POP_WEBHOOK_URL": webhook[0]})
+        "IVR_APP_SCREEN_POP_WEBHOOK_URL": webhook[0],
+        "IVR_APP_PRESENCE_VOICEMAIL_WEBHOOK_URL": webhook[0].replace("/pop", "/voicemail")})
     app = App(cfg, None, {}, logs.get_logger("app"))
     app.clock = lambda: OPEN
     app.start()

@@ -6,6 +6,8 @@ her manager is Olga (1000); Ivan is a VIP customer whose account manager is Anna
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gevent
 import pytest
 
@@ -380,3 +382,45 @@ def test_on_a_call_is_derived_from_channel_events(ivr, db, legs):
     ended(again)
     assert row(db, again.uuid)[0] == "main/extension 1001"
     assert app.on_call.busy("1001") is False
+
+
+def test_a_vip_voicemail_is_stored_on_the_timeline_and_notified_urgent(ivr, db, webhook):
+    """Anna is on DND; Ivan (VIP) reaches her voicemail and leaves a message."""
+    fs, _app, _out = ivr
+    presence_db.set_state(db, "1001", State.DND, by="test")
+    ch = call(fs, IVAN, "Ivan Kuznetsov")
+    wait_until(lambda: ch.vars.get("current_application") == "voicemail", timeout=10,
+               what="voicemail")
+    gevent.sleep(0.08)  # 8 s of message at the harness's time factor
+    fs.caller_hangs_up(ch.uuid)
+    ended(ch)
+    stored = wait_until(lambda: db.execute(
+        """SELECT v.urgent, v.seconds, e.extension, c.name, v.path, v.notified_at IS NOT NULL
+           FROM voicemails v JOIN employees e ON e.id = v.employee_id
+           JOIN customers c ON c.id = v.customer_id WHERE v.call_uuid = %s""",
+        (ch.uuid,)).fetchone(), timeout=5, what="the voicemail row")
+    urgent, seconds, ext, customer, path, _ = stored
+    assert (urgent, ext, customer) == (True, "1001", "Ivan Kuznetsov")
+    assert seconds >= 3
+    assert Path(path).is_file()
+    notices = wait_until(lambda: [n for n in webhook[1] if n.get("mailbox") == "1001"],
+                         timeout=5, what="the notice")
+    assert notices[0]["urgent"] is True
+    assert notices[0]["customer"] == "Ivan Kuznetsov"
+    assert db.execute("SELECT count(*) FROM interactions WHERE kind = 'voicemail' AND "
+                      "reference LIKE 'voicemail:%%'").fetchone()[0] == 1
+    wait_until(lambda: db.execute("SELECT notified_at IS NOT NULL FROM voicemails "
+                                  "WHERE call_uuid = %s", (ch.uuid,)).fetchone()[0],
+               timeout=5, what="notified_at")
+
+
+def test_a_short_message_is_dropped_as_freeswitch_does(ivr, db):
+    fs, _app, _out = ivr
+    presence_db.set_state(db, "1001", State.DND, by="test")
+    ch = call(fs, IVAN, "Ivan Kuznetsov")
+    wait_until(lambda: ch.vars.get("current_application") == "voicemail", timeout=10,
+               what="voicemail")
+    fs.caller_hangs_up(ch.uuid)  # at once: under mod_voicemail's min-record-len
+    ended(ch)
+    gevent.sleep(0.2)
+    assert db.execute("SELECT count(*) FROM voicemails").fetchone()[0] == 0

@@ -176,8 +176,7 @@ class ControlConnection:
                              timeout=self.command_timeout)
         if reply.reply_text != "+OK accepted":
             raise AuthFailed(reply.reply_text or "no reply")
-        names = sorted(self.events)
-        reply = conn.command(f"event {self.event_format} {' '.join(names)}",
+        reply = conn.command(f"event {self.event_format} {subscription(self.events)}",
                              timeout=self.command_timeout)
         if not reply.reply_text.startswith("+OK"):
             raise CommandFailed("event", reply.reply_text)
@@ -235,3 +234,15 @@ class ControlConnection:
                     h(event)
                 except Exception:
                     self.log.exception("event handler failed", event_name=key)
+
+
+def subscription(events: Iterable[str]) -> str:
+    """The word list of an ``event`` command: plain event names first, then ``CUSTOM`` and its
+    subclasses. mod_event_socket treats every word after CUSTOM as a subclass name, so a
+    plain name sorted after it (DTMF, RECORD_STOP) would silently never arrive."""
+    names = set(events)
+    subclasses = sorted(n for n in names if "::" in n)
+    plain = sorted(n for n in names if "::" not in n and n != "CUSTOM")
+    if subclasses or "CUSTOM" in names:
+        plain += ["CUSTOM", *subclasses]
+    return " ".join(plain)

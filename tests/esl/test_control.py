@@ -99,3 +99,12 @@ def test_silent_freeswitch_is_detected_by_liveness(fs):
         wait_until(lambda: c.connections >= 2, timeout=5, what="reconnect after liveness")
     finally:
         c.stop()
+
+
+def test_subscription_puts_custom_and_its_subclasses_last():
+    """After CUSTOM every word is a subclass to mod_event_socket: plain names go first."""
+    from ivr_app.esl.control import subscription
+
+    assert subscription(["RECORD_STOP", "vm::maintenance", "CUSTOM", "DTMF", "HEARTBEAT"]) == \
+        "DTMF HEARTBEAT RECORD_STOP CUSTOM vm::maintenance"
+    assert subscription(["DTMF"]) == "DTMF"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from ivr_app.testing.fakeswitch import fsstrings, media
 from ivr_app.testing.fakeswitch.channel import Channel, Hangup
@@ -240,6 +241,25 @@ def voicemail(ch: Channel, data: str) -> None:
         media.write_wav(path, min(seconds, 300))
         ch.vars["voicemail_message_len"] = str(int(seconds))
         ch.switch.voicemails.append((box, ch.uuid, path))
+        if seconds >= 3:  # mod_voicemail's default min-record-len: shorter ones are dropped
+            _leave_message_event(ch, box, words[1] if len(words) > 1 else "", path, seconds)
+
+
+def _leave_message_event(ch: Channel, box: str, domain: str, path: Any, seconds: float) -> None:
+    """CUSTOM vm::maintenance, VM-Action leave-message, with the headers and order of
+    mod_voicemail.c (deliver_vm) followed by the channel's data."""
+    import time as _time
+    import uuid as _uuid
+
+    ch.switch.fire("CUSTOM", [
+        ("VM-Action", "leave-message"), ("VM-User", box), ("VM-Domain", domain),
+        ("VM-Caller-ID-Name", ch.profile.get("caller_id_name", "")),
+        ("VM-Caller-ID-Number", ch.profile.get("caller_id_number", "")),
+        ("VM-File-Path", str(path)), ("VM-Flags", ""), ("VM-Folder", "inbox"),
+        ("VM-UUID", str(_uuid.uuid4())), ("VM-Message-Len", str(int(seconds))),
+        ("VM-Timestamp", str(int(_time.time()))), *ch.data_headers(with_vars=True)],
+        prefix=[("Event-Subclass", "vm::maintenance")],
+        calling=("mod_voicemail.c", "deliver_vm", 2912))
 
 
 @app("log")
