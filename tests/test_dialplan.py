@@ -194,3 +194,13 @@ def test_each_did_starts_in_its_own_menu(fs, db, deployer, tmp_path):
     ch = fs.place_call("7000")
     wait_until(lambda: ch.vars.get("ivr_app_entry") == "sales", timeout=10)
     fs.caller_hangs_up(ch.uuid)
+
+
+def test_an_internal_extension_call_rings_the_desk_while_ivr_app_is_down(fs, db, deployer):
+    dep, _target = deployer
+    assert dep.deploy(render.render(site.load(SITE))).result == "ok"
+    fs.originator.far_end("user/1001", FarEnd(answer_after=0.1, talk=0.3))
+    ch = fs.place_call("1001", context="default", caller_id_number="1002")
+    wait_until(lambda: ch.destroyed.is_set(), timeout=10)
+    assert ch.vars.get("ivr_app_entry") == "extension"  # it was offered to ivr-app first
+    assert ch.vars.get("last_bridge_to")  # then the desk answered

@@ -424,3 +424,18 @@ def test_a_short_message_is_dropped_as_freeswitch_does(ivr, db):
     ended(ch)
     gevent.sleep(0.2)
     assert db.execute("SELECT count(*) FROM voicemails").fetchone()[0] == 0
+
+
+def test_an_internal_call_to_an_extension_follows_their_profile(ivr, db, legs):
+    """James (1002) dials 1001 from his desk: the rendered dialplan hands it to ivr-app with
+    ivr_app_entry=extension, and Anna's meeting rules apply as for any caller."""
+    fs, _app, _out = ivr
+    meeting_rules(db)
+    ch = fs.place_call("74951112233", caller_id_number="1002", variables={
+        "ivr_app_entry": "extension", "ivr_app_extension": "1001"})
+    wait_until(lambda: ch.vars.get("current_application") == "voicemail", timeout=10,
+               what="voicemail: James is neither her manager nor a VIP")
+    fs.caller_hangs_up(ch.uuid)
+    ended(ch)
+    assert legs == {}
+    assert row(db, ch.uuid)[0] == "internal/extension 1001 -> voicemail 1001"

@@ -77,7 +77,13 @@ class IvrFlow:
             if self.ctx.recording is not None and self.ctx.recording.policy.records_all:
                 self.record("all calls")
             try:
-                if self.card is not None and self.card.vip and menus.vip == "manager":
+                dialled = self.call.variable("ivr_app_extension")
+                if self.call.variable("ivr_app_entry") == "extension" and dialled and \
+                        EXTENSION.match(dialled):
+                    # an internal call to an extension: straight to their follow-me
+                    self.route = f"internal/extension {dialled}"
+                    self.ring_extension(dialled, then_voicemail=True)
+                elif self.card is not None and self.card.vip and menus.vip == "manager":
                     self.route = "vip"
                     self.to_manager()
                 else:
