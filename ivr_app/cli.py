@@ -703,6 +703,29 @@ def presence_show(ctx: Context, extension: str | None) -> None:
                         f"{a:%Y-%m-%d %H:%M}" if a else "") for x, n, s, u, f, b, a in rows]))
 
 
+@presence_group.command("missed")
+@click.argument("extension")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]))
+@click.option("--limit", type=int, default=50)
+@pass_ctx
+@_fails_cleanly
+def presence_missed(ctx: Context, extension: str, since: Any, limit: int) -> None:
+    """An employee's missed calls, newest first, with the voicemail each left."""
+    from ivr_app.db import calls
+    from ivr_app.db.pool import connect
+    from ivr_app.errors import NotFound
+
+    with connect(ctx.config.database) as conn:
+        if conn.execute("SELECT 1 FROM employees WHERE extension = %s",
+                        (extension,)).fetchone() is None:
+            raise NotFound(f"no employee with extension {extension}")
+        rows = calls.missed(conn, extension, since, limit)
+    click.echo(_table(("when", "caller", "name", "customer", "route", "voicemail"),
+                      [(f"{w:%Y-%m-%d %H:%M}", num, name, cust, route,
+                        f"{secs} s" if secs is not None else "")
+                       for w, num, name, cust, route, secs in rows]))
+
+
 @presence_group.command("set")
 @click.argument("extension")
 @click.argument("state", required=False,

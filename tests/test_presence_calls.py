@@ -439,3 +439,36 @@ def test_an_internal_call_to_an_extension_follows_their_profile(ivr, db, legs):
     ended(ch)
     assert legs == {}
     assert row(db, ch.uuid)[0] == "internal/extension 1001 -> voicemail 1001"
+
+
+def test_missed_calls_are_listed_per_employee(ivr, db, database_url):
+    """A call sent to voicemail by DND and a call nobody answered are missed; an answered
+    call is not."""
+    from click.testing import CliRunner
+
+    from ivr_app.cli import cli
+
+    fs, _app, _out = ivr
+    presence_db.set_state(db, "1001", State.DND, by="test")
+    first = call(fs, IVAN, "Ivan Kuznetsov")  # VIP: to Anna, who is on DND
+    wait_until(lambda: first.vars.get("current_application") == "voicemail", timeout=10)
+    gevent.sleep(0.05)
+    fs.caller_hangs_up(first.uuid)
+    ended(first)
+    presence_db.set_state(db, "1001", State.AVAILABLE, by="test")
+    fs.originator.far_end("user/1001", FarEnd(answer_after=0.1, talk=0.5))
+    answered = call(fs, IVAN, "Ivan Kuznetsov")
+    ended(answered)
+    assert row(db, answered.uuid)  # written
+    wait_until(lambda: db.execute("SELECT count(*) FROM voicemails").fetchone()[0] == 1,
+               timeout=5, what="the voicemail row")
+    out = CliRunner().invoke(cli, ["presence", "missed", "1001"],
+                             env={"DATABASE_URL": database_url})
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()[2:]  # after the header and its rule
+    assert len(lines) == 1  # the answered call is not missed
+    assert IVAN in lines[0]
+    assert "Ivan Kuznetsov" in lines[0]
+    assert lines[0].rstrip().endswith(" s")  # the voicemail's length
+    flags = db.execute("SELECT uuid::text, employee_answered FROM calls").fetchall()
+    assert dict(flags) == {first.uuid: False, answered.uuid: True}

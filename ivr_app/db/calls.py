@@ -24,9 +24,30 @@ def answered(conn: psycopg.Connection, uuid: str) -> None:
 
 
 def ended(conn: psycopg.Connection, uuid: str, *, hangup_cause: str | None, route: str | None,
-          menu_path: list[dict[str, str]]) -> None:
+          menu_path: list[dict[str, str]], employee_id: int | None = None,
+          employee_answered: bool | None = None) -> None:
+    """``employee_id``: who the call was meant for; ``employee_answered``: did they take it
+    (None: the call never tried to reach anyone)."""
     conn.execute(
-        """UPDATE calls SET ended_at = now(), hangup_cause = %s, route = %s, menu_path = %s
+        """UPDATE calls SET ended_at = now(), hangup_cause = %s, route = %s, menu_path = %s,
+                            employee_id = COALESCE(%s, employee_id),
+                            employee_answered = %s
            WHERE uuid = %s""",
-        (hangup_cause, route, json.dumps(menu_path), uuid),
+        (hangup_cause, route, json.dumps(menu_path), employee_id, employee_answered, uuid),
     )
+
+
+def missed(conn: psycopg.Connection, extension: str, since: object = None,
+           limit: int = 50) -> list[tuple]:
+    """An employee's missed calls, newest first: when, caller, customer, what happened, and
+    the voicemail left, if any."""
+    return conn.execute(
+        """SELECT c.started_at, COALESCE(c.caller_number, ''), COALESCE(c.caller_name, ''),
+                  COALESCE(cu.name, ''), COALESCE(c.route, ''), v.seconds
+           FROM calls c JOIN employees e ON e.id = c.employee_id
+           LEFT JOIN customers cu ON cu.id = c.customer_id
+           LEFT JOIN voicemails v ON v.call_uuid = c.uuid
+           WHERE e.extension = %s AND c.employee_answered IS FALSE
+             AND (%s::timestamptz IS NULL OR c.started_at >= %s)
+           ORDER BY c.started_at DESC LIMIT %s""",
+        (extension, since, since, limit)).fetchall()

@@ -54,6 +54,7 @@ class IvrFlow:
     route: str = "ivr"
     outcome: str = ""
     employee: EmployeeRef | None = None
+    employee_answered: bool = False
 
     @property
     def log(self) -> Any:
@@ -124,8 +125,11 @@ class IvrFlow:
 
     def write_records(self) -> None:
         route, keys, cause = self.route, self.keys, self.call.hangup_cause
+        employee = self.employee
         self.ctx.db("calls row", lambda c: calls.ended(
-            c, self.call.uuid, hangup_cause=cause, route=route, menu_path=keys),
+            c, self.call.uuid, hangup_cause=cause, route=route, menu_path=keys,
+            employee_id=employee.id if employee else None,
+            employee_answered=self.employee_answered if employee else None),
             None, self.log)
         if self.card is not None:
             pressed = " ".join(f"{k['menu']}:{k['digits'] or '-'}" for k in keys) or "none"
@@ -289,6 +293,7 @@ class IvrFlow:
         self.log.info("rang extension", extension=extension, answered=outcome.answered,
                       cause=outcome.cause)
         if outcome.answered:
+            self.employee_answered = True
             self.call.hangup("NORMAL_CLEARING")
             raise Done
         if then_voicemail:
