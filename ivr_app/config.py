@@ -301,6 +301,12 @@ class PresenceConfig:
     voicemail_webhook_url: str = setting(
         "", Str(allow_empty=True, pattern=r"https?://\S+", message="must be an http(s) URL"),
         "POSTed a JSON notice of every voicemail (an SMS gateway, a chat bot; empty: off)")
+    smtp_host: str = setting("", Str(allow_empty=True),
+                             "mail server for voicemail e-mails to employees (empty: off)")
+    smtp_port: int = setting(25, Int(1, 65535), "its port")
+    smtp_from: str = setting("ivr-app@localhost", Str(pattern=r"[^@\s]+@[^@\s]+",
+                                                      message="must be an e-mail address"),
+                             "the From: of voicemail e-mails")
 
 
 _EXAMPLE_SITE = str(Path(__file__).resolve().parents[1] / "dialplan" / "site.example.yaml")

@@ -43,7 +43,38 @@ def webhook():
 
 
 @pytest.fixture
-def ivr(db, database_url, prompt_cache, webhook):
+def smtp():
+    """A mail server that keeps what it is sent: (port, [raw messages])."""
+    from gevent.server import StreamServer
+
+    got: list[bytes] = []
+
+    def session(sock, _addr):
+        f = sock.makefile("rb")
+        sock.sendall(b"220 sink ESMTP\r\n")
+        while line := f.readline():
+            verb = line[:4].upper()
+            if verb == b"DATA":
+                sock.sendall(b"354 go on\r\n")
+                data = b""
+                while (chunk := f.readline()) not in (b".\r\n", b""):
+                    data += chunk
+                got.append(data)
+                sock.sendall(b"250 queued\r\n")
+            elif verb == b"QUIT":
+                sock.sendall(b"221 bye\r\n")
+                break
+            else:
+                sock.sendall(b"250 ok\r\n")
+
+    server = StreamServer(("127.0.0.1", 0), session)
+    server.start()
+    yield server.server_port, got
+    server.stop()
+
+
+@pytest.fixture
+def ivr(db, database_url, prompt_cache, webhook, smtp):
     directory.store(db, directory.load_file(DEMO))
     fs = FakeSwitch(time_factor=0.01).start()
     out = io.StringIO()
@@ -54,7 +85,8 @@ def ivr(db, database_url, prompt_cache, webhook):
         "IVR_APP_IVR_PROMPT_CACHE_DIR": str(prompt_cache),
         "IVR_APP_IVR_RING_TIMEOUT_SECONDS": "20",
         "IVR_APP_SCREEN_POP_WEBHOOK_URL": webhook[0],
-        "IVR_APP_PRESENCE_VOICEMAIL_WEBHOOK_URL": webhook[0].replace("/pop", "/voicemail")})
+        "IVR_APP_PRESENCE_VOICEMAIL_WEBHOOK_URL": webhook[0].replace("/pop", "/voicemail"),
+        "IVR_APP_PRESENCE_SMTP_HOST": "127.0.0.1", "IVR_APP_PRESENCE_SMTP_PORT": str(smtp[0])})
     app = App(cfg, None, {}, logs.get_logger("app"))
     app.clock = lambda: OPEN
     app.start()

@@ -384,7 +384,8 @@ def test_on_a_call_is_derived_from_channel_events(ivr, db, legs):
     assert app.on_call.busy("1001") is False
 
 
-def test_a_vip_voicemail_is_stored_on_the_timeline_and_notified_urgent(ivr, db, webhook):
+def test_a_vip_voicemail_is_stored_on_the_timeline_and_notified_urgent(ivr, db, webhook,
+                                                                        smtp):
     """Anna is on DND; Ivan (VIP) reaches her voicemail and leaves a message."""
     fs, _app, _out = ivr
     presence_db.set_state(db, "1001", State.DND, by="test")
@@ -412,6 +413,14 @@ def test_a_vip_voicemail_is_stored_on_the_timeline_and_notified_urgent(ivr, db, 
     wait_until(lambda: db.execute("SELECT notified_at IS NOT NULL FROM voicemails "
                                   "WHERE call_uuid = %s", (ch.uuid,)).fetchone()[0],
                timeout=5, what="notified_at")
+    import email
+
+    (raw,) = wait_until(lambda: smtp[1], timeout=5, what="the e-mail")
+    mail = email.message_from_bytes(raw)
+    assert mail["To"] == "anna.petrova@example.com"
+    assert mail["Subject"] == "[URGENT] Voicemail from Ivan Kuznetsov (+79031234567)"
+    (wav,) = [p for p in mail.walk() if p.get_content_type() == "audio/wav"]
+    assert wav.get_payload(decode=True) == Path(path).read_bytes()
 
 
 def test_a_short_message_is_dropped_as_freeswitch_does(ivr, db):

@@ -4,13 +4,17 @@ mod_voicemail fires CUSTOM ``vm::maintenance`` with ``VM-Action: leave-message``
 is kept (mod_voicemail.c, deliver_vm), carrying the caller's channel data: its Unique-ID and
 ``ivr_app_customer_id`` as the IVR set it. That becomes a ``voicemails`` row (idempotent by
 call UUID + file), a ``voicemail`` entry on the customer's timeline, and a notification to
-``presence.voicemail_webhook_url``, marked urgent when the caller is a VIP customer. The
+``presence.voicemail_webhook_url`` and an e-mail to the employee (``presence.smtp_host``, the
+recording attached), both marked urgent when the caller is a VIP customer. The
 notification runs off the event path; ``notified_at`` records that it went out.
 """
 
 from __future__ import annotations
 
 import json
+import smtplib
+from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import gevent
@@ -90,7 +94,7 @@ class VoicemailService:
             return None
         if row is None:
             return None  # already stored (the same event twice)
-        vm_id, urgent, customer_name, company, _email, employee = row
+        vm_id, urgent, customer_name, company, email_to, employee = row
         self.stored += 1
         log.info("voicemail stored", voicemail_id=vm_id, urgent=urgent)
         notice = {"id": f"voicemail:{vm_id}", "mailbox": params["box"], "employee": employee,
@@ -100,7 +104,37 @@ class VoicemailService:
                   params["call_uuid"]}
         if self.cfg.voicemail_webhook_url:
             self.notify(vm_id, notice, log)
+        if self.cfg.smtp_host and email_to:
+            self.email(email_to, notice, params["path"], log)
         return int(vm_id)
+
+    def email(self, to: str, notice: dict[str, Any], path: str, log: Any) -> bool:
+        """The message as an e-mail to the employee, the recording attached (up to 10 MB)."""
+        who = notice["customer"] or notice["caller_name"] or notice["caller_number"] or "unknown"
+        msg = EmailMessage()
+        msg["From"] = self.cfg.smtp_from
+        msg["To"] = to
+        msg["Subject"] = ("[URGENT] " if notice["urgent"] else "") + \
+            f"Voicemail from {who} ({notice['caller_number']})"
+        msg.set_content(
+            f"{who} ({notice['caller_number']}) left you a voicemail of "
+            f"{notice['seconds']} s" + (f", {notice['company']}" if notice["company"] else "")
+            + ".\n" + ("This caller is a VIP customer.\n" if notice["urgent"] else ""))
+        file = Path(path)
+        if file.is_file() and file.stat().st_size <= 10 * 1024 * 1024:
+            msg.add_attachment(file.read_bytes(), maintype="audio", subtype="wav",
+                               filename=file.name)
+        if notice["urgent"]:
+            msg["Importance"] = "high"
+            msg["X-Priority"] = "1"
+        try:
+            with smtplib.SMTP(self.cfg.smtp_host, self.cfg.smtp_port, timeout=10) as smtp:
+                smtp.send_message(msg)
+        except (OSError, smtplib.SMTPException) as exc:
+            log.error("voicemail e-mail not sent", to=to, error=str(exc))
+            return False
+        log.info("voicemail e-mailed", to=to)
+        return True
 
     def notify(self, vm_id: int, notice: dict[str, Any], log: Any) -> None:
         ok = post_json(self.cfg.voicemail_webhook_url,
