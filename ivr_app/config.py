@@ -298,6 +298,9 @@ class PresenceConfig:
     timezone: str = setting("UTC", Str(), "where rules' time windows are read")
     pin_max_failures: int = setting(3, Int(1, 20), "wrong PINs before the presence menu locks")
     pin_lockout_minutes: int = setting(15, Int(1, 1440), "how long the lockout lasts")
+    ringback: str = setting("tone_stream://%(2000,4000,440,480);loops=-1", Str(),
+                            "what a caller hears while an employee's phones ring (a tone, "
+                            "a file, or local_stream://moh for music)")
     voicemail_webhook_url: str = setting(
         "", Str(allow_empty=True, pattern=r"https?://\S+", message="must be an http(s) URL"),
         "POSTed a JSON notice of every voicemail (an SMS gateway, a chat bot; empty: off)")

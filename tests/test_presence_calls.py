@@ -82,6 +82,7 @@ def test_ring_all_desk_wins_while_the_mobile_voicemail_never_confirms(ivr, db, l
     prompted = {uuid for uuid, path in fs.played if path.endswith("accept_reject_voicemail.wav")}
     assert prompted == {legs.uuids[ANNA_MOBILE]}  # the desk is internal: no key asked of it
     assert legs.bridged == {desk}
+    assert ch.vars["transfer_ringback"] == "tone_stream://%(2000,4000,440,480);loops=-1"
 
 
 def test_the_mobile_takes_the_call_by_pressing_the_key(ivr, db, legs):
@@ -481,3 +482,20 @@ def test_missed_calls_are_listed_per_employee(ivr, db, database_url):
     assert lines[0].rstrip().endswith(" s")  # the voicemail's length
     flags = db.execute("SELECT uuid::text, employee_answered FROM calls").fetchall()
     assert dict(flags) == {first.uuid: False, answered.uuid: True}
+
+
+def test_away_rings_mobile_and_home_together_not_the_desk(ivr, db, legs):
+    fs, _app, _out = ivr
+    anna = db.execute("SELECT id FROM employees WHERE extension = '1001'").fetchone()[0]
+    db.execute("""INSERT INTO presence_rules (employee_id, state, action, devices)
+                  VALUES (%s, 'away', 'ring', '{mobile,home}')""", (anna,))
+    db.execute("UPDATE employee_devices SET ring_delay_s = 0 WHERE employee_id = %s", (anna,))
+    presence_db.set_state(db, "1001", State.AWAY, by="test")
+    fs.originator.far_end(ANNA_MOBILE, NEVER_ANSWERS)
+    fs.originator.far_end(ANNA_HOME, FarEnd(answer_after=0.3, press="1", press_after=0.2,
+                                            talk=1))
+    ch = call(fs, IVAN, "Ivan Kuznetsov")
+    ended(ch)
+    assert set(legs) == {ANNA_MOBILE, ANNA_HOME}
+    assert legs.bridged == {ANNA_HOME}
+    assert legs[ANNA_MOBILE] == "LOSE_RACE"

@@ -288,6 +288,9 @@ class IvrFlow:
             self.record(f"employee {extension}" if rec.policy.for_employee(extension)
                         else f"route {self.route}")
         self.offer_screen_pop(extension)
+        # the caller hears ringing while the devices ring (the call is answered already, so
+        # FreeSWITCH plays transfer_ringback rather than ringback)
+        self.call.set("transfer_ringback", self.ctx.config.presence.ringback)
         outcome = self.call.bridge(dial)
         self.outcome = f"{extension} {'answered' if outcome.answered else outcome.cause}"
         self.log.info("rang extension", extension=extension, answered=outcome.answered,
