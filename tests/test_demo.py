@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 
-def test_demo_runs_three_narrated_calls(database_url, db, prompt_cache):
+def test_demo_runs_its_narrated_calls(database_url, db, prompt_cache):
     out = subprocess.run(
         [sys.executable, "-m", "ivr_app.testing.demo", "--time-factor", "0.05",
          "--prompt-cache", str(prompt_cache)],
@@ -23,4 +23,6 @@ def test_demo_runs_three_narrated_calls(database_url, db, prompt_cache):
     assert "+442071234567  Emily Clark     keys=2      route=main/manager" in text
     assert "+79031234567   Ivan Kuznetsov  keys=none   route=vip" in text
     assert "Ivan Kuznetsov  IVR call: keys none; route vip; 1001 answered" in text
+    assert 'hears "You are in a meeting."' in text  # James's *31, confirmed
+    assert "route=main/manager -> voicemail 1002" in text  # Emily's second call
     assert "ivr-app stopped with exit code 0." in text

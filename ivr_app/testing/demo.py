@@ -176,8 +176,26 @@ def main(argv: list[str]) -> int:
             ch = place(fs, "+79031234567", "Ivan Kuznetsov")
             ended(ch)
 
-            print("\n== 8. what ivr-app wrote ==", flush=True)
-            wait_until(lambda: rows_done(db_url, 3), timeout=20, what="calls rows")
+            print("\n== 8. James Wilson dials *31 on his desk phone: in a meeting ==",
+                  flush=True)
+            say("james", "dials *31")
+            ch = fs.place_call("*31", context="default", caller_id_number="1002",
+                               caller_id_name="James Wilson")
+            ended(ch)
+
+            print("\n== 9. Emily calls again: James is in a meeting, so his voicemail ==",
+                  flush=True)
+            ch = place(fs, "+442071234567", "Emily Clark")
+            keys_at_menu(fs, ch, ["2"])
+            wait_until(lambda: ch.vars.get("current_application") == "voicemail" or
+                       ch.destroyed.is_set(), timeout=60, what="voicemail")
+            say("caller", "leaves a message for James")
+            gevent.sleep(6 * fs.time_factor)
+            fs.caller_hangs_up(ch.uuid)
+            ended(ch)
+
+            print("\n== 10. what ivr-app wrote ==", flush=True)
+            wait_until(lambda: rows_done(db_url, 4), timeout=20, what="calls rows")
             show(db_url)
         finally:
             proc.send_signal(signal.SIGTERM)
