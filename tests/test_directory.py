@@ -99,3 +99,41 @@ def test_cli_load(database_url, db):
     assert res.exit_code == 0, res.output
     assert "loaded 3 employees (7 devices), 3 customers (4 numbers)" in res.output
     assert db.execute("SELECT count(*) FROM customers").fetchone() == (3,)
+
+
+def test_rules_load_and_replace_the_stored_ones(db, tmp_path):
+    from ivr_app.db import presence as presence_db
+    from ivr_app.presence.model import Action, DeviceKind, State
+
+    directory.store(db, directory.load_file(DEMO))
+    anna = presence_db.load_profile(db, "1001")
+    assert [(r.state, r.action, r.priority, r.devices) for r in anna.rules] == [
+        (State.MEETING, Action.RING, 10, (DeviceKind.MOBILE,)),
+        (State.MEETING, Action.VOICEMAIL, 20, ()),
+        (State.AWAY, Action.RING, 30, (DeviceKind.MOBILE, DeviceKind.HOME))]
+    assert anna.rules[0].caller.manager
+    assert anna.rules[0].caller.vip
+    assert str(anna.rules[2].active_from) == "08:00:00"
+    f = tmp_path / "d.yaml"
+    f.write_text('employees:\n  - {extension: "1001", name: Anna, rules: []}\n')
+    directory.store(db, directory.load_file(f))
+    assert presence_db.load_profile(db, "1001").rules == ()
+
+
+def test_bad_rules_are_named_by_line(tmp_path):
+    f = tmp_path / "d.yaml"
+    f.write_text('employees:\n'
+                 '  - extension: "1001"\n'
+                 '    name: Anna\n'
+                 '    rules:\n'
+                 '      - {state: lunch, action: ring}\n'
+                 '      - {state: away, action: forward}\n'
+                 '      - {state: away, action: ring, callers: [boss], from: "8:00"}\n')
+    with pytest.raises(ConfigError) as info:
+        directory.load_file(f)
+    text = "\n".join(info.value.problems)
+    assert f"{f}:5:" in text
+    assert "must be one of: available" in text
+    assert "a forward rule needs forward_to" in text
+    assert "must be any, manager, vip or an E.164 number" in text
+    assert "a time window needs both from and to" in text

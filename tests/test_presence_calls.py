@@ -54,15 +54,14 @@ def legs(ivr):
 
 
 def meeting_rules(db):
-    """"In a meeting: everything to voicemail, except my manager and VIP customers, who ring
-    my mobile only"."""
-    anna = db.execute("SELECT id FROM employees WHERE extension = '1001'").fetchone()[0]
-    db.execute("""INSERT INTO presence_rules (employee_id, state, priority, caller_match,
-                                              action, devices)
-                  VALUES (%s, 'meeting', 10, '{"manager": true, "vip": true}', 'ring',
-                          '{mobile}'),
-                         (%s, 'meeting', 100, '{"any": true}', 'voicemail', '{}')""",
-               (anna, anna))
+    """Anna's rules come from config/demo-data.yaml: "in a meeting: everything to voicemail,
+    except my manager and VIP customers, who ring my mobile only". Put her in one."""
+    rules = db.execute("""SELECT state::text, caller_match, action::text, devices::text[]
+                          FROM presence_rules r JOIN employees e ON e.id = r.employee_id
+                          WHERE e.extension = '1001' AND state = 'meeting'
+                          ORDER BY priority""").fetchall()
+    assert rules == [("meeting", {"manager": True, "vip": True}, "ring", ["mobile"]),
+                     ("meeting", {"any": True}, "voicemail", [])]
     presence_db.set_state(db, "1001", State.MEETING, by="test")
 
 
@@ -486,9 +485,8 @@ def test_missed_calls_are_listed_per_employee(ivr, db, database_url):
 
 def test_away_rings_mobile_and_home_together_not_the_desk(ivr, db, legs):
     fs, _app, _out = ivr
+    # the demo data's rule: away (08:00-21:00) rings mobile and home together
     anna = db.execute("SELECT id FROM employees WHERE extension = '1001'").fetchone()[0]
-    db.execute("""INSERT INTO presence_rules (employee_id, state, action, devices)
-                  VALUES (%s, 'away', 'ring', '{mobile,home}')""", (anna,))
     db.execute("UPDATE employee_devices SET ring_delay_s = 0 WHERE employee_id = %s", (anna,))
     presence_db.set_state(db, "1001", State.AWAY, by="test")
     fs.originator.far_end(ANNA_MOBILE, NEVER_ANSWERS)

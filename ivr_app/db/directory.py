@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from ivr_app import yamlfile
 from ivr_app.errors import ConfigError
@@ -40,6 +41,26 @@ class Employee:
     pin: str | None = None
     manager: str | None = None
     devices: tuple[Device, ...] = ()
+    rules: tuple[Rule, ...] | None = None  # None: the file says nothing, keep what is stored
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row of presence_rules (ivr_app/presence/rules.py says what they mean)."""
+
+    state: str
+    action: str
+    priority: int
+    caller_match: dict
+    devices: tuple[str, ...] = ()
+    forward_to: str | None = None
+    active_from: str | None = None
+    active_to: str | None = None
+
+
+RULE_STATES = ("available", "on_call", "meeting", "away", "dnd", "vacation")
+RULE_ACTIONS = ("ring", "voicemail", "forward", "reject")
+HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 
 @dataclass(frozen=True)
@@ -151,7 +172,8 @@ def parse(located: yamlfile.Located) -> Directory:
 
 
 def _employee(r: _Reader, raw: Any, path: tuple) -> Employee | None:
-    d = r.mapping(raw, path, {"extension", "name", "email", "pin", "manager", "devices"})
+    d = r.mapping(raw, path, {"extension", "name", "email", "pin", "manager", "devices",
+                              "rules"})
     if d is None:
         return None
     before = len(r.problems)
@@ -179,9 +201,58 @@ def _employee(r: _Reader, raw: Any, path: tuple) -> Employee | None:
         devices.append(Device(kind or "other", dest or "", r.boolean(dd, dp, "enabled", True),
                               r.integer(dd, dp, "ring_delay_s", 0, 0, 300),
                               r.integer(dd, dp, "ring_timeout_s", 25, 1, 600)))
+    rules = _rules(r, d, path) if "rules" in d else None
     if len(r.problems) > before:
         return None
-    return Employee(ext or "", name or "", email, pin, manager, tuple(devices))
+    return Employee(ext or "", name or "", email, pin, manager, tuple(devices), rules)
+
+
+def _rules(r: _Reader, d: dict, path: tuple) -> tuple[Rule, ...]:
+    """rules: [{state, action, priority?, callers?: [any|manager|vip|+E164...], devices?,
+    forward_to?, from?: "HH:MM", to?: "HH:MM"}, ...]; priority defaults to the list order."""
+    out: list[Rule] = []
+    seen: set[tuple[str, int]] = set()
+    for j, raw in enumerate(r.sequence(d, path, "rules")):
+        rp = (*path, "rules", j)
+        rd = r.mapping(raw, rp, {"state", "action", "priority", "callers", "devices",
+                                 "forward_to", "from", "to"})
+        if rd is None:
+            continue
+        state = r.string(rd, rp, "state", required=True,
+                         pattern=re.compile("|".join(RULE_STATES)),
+                         message="must be one of: " + ", ".join(RULE_STATES))
+        action = r.string(rd, rp, "action", required=True,
+                          pattern=re.compile("|".join(RULE_ACTIONS)),
+                          message="must be one of: " + ", ".join(RULE_ACTIONS))
+        priority = r.integer(rd, rp, "priority", (j + 1) * 10, 1, 10_000)
+        if (state or "", priority) in seen:
+            r.problem((*rp, "priority"), f"another {state} rule has priority {priority}")
+        seen.add((state or "", priority))
+        match: dict = {}
+        for k, who in enumerate(r.sequence(rd, rp, "callers") or ["any"]):
+            if who in ("any", "manager", "vip"):
+                match[who] = True
+            elif isinstance(who, str) and E164.fullmatch(who):
+                match.setdefault("numbers", []).append(who)
+            else:
+                r.problem((*rp, "callers", k), "must be any, manager, vip or an E.164 number")
+        kinds = []
+        for k, kind in enumerate(r.sequence(rd, rp, "devices")):
+            if kind not in DEVICE_KINDS:
+                r.problem((*rp, "devices", k), "must be one of: " + ", ".join(DEVICE_KINDS))
+            kinds.append(str(kind))
+        forward = r.string(rd, rp, "forward_to")
+        if action == "forward" and not forward:
+            r.problem(rp, "a forward rule needs forward_to")
+        start, end = r.string(rd, rp, "from"), r.string(rd, rp, "to")
+        for key, value in (("from", start), ("to", end)):
+            if value is not None and not HHMM.fullmatch(value):
+                r.problem((*rp, key), "must be a time such as \"08:30\", quoted")
+        if (start is None) != (end is None):
+            r.problem(rp, "a time window needs both from and to")
+        out.append(Rule(state or "", action or "", priority, match, tuple(kinds), forward,
+                        start, end))
+    return tuple(out)
 
 
 def _customer(r: _Reader, raw: Any, path: tuple) -> Customer | None:
@@ -251,6 +322,17 @@ def store(conn: psycopg.Connection, directory: Directory) -> LoadResult:
                      dev.ring_timeout_s),
                 )
                 devices += 1
+            if e.rules is not None:  # the file lists them: they replace the stored ones
+                conn.execute("DELETE FROM presence_rules WHERE employee_id = %s", (row[0],))
+                for rule in e.rules:
+                    conn.execute(
+                        """INSERT INTO presence_rules (employee_id, state, priority,
+                               caller_match, action, devices, forward_to, active_from,
+                               active_to)
+                           VALUES (%s, %s, %s, %s, %s, %s::device_kind[], %s, %s, %s)""",
+                        (row[0], rule.state, rule.priority, Jsonb(rule.caller_match),
+                         rule.action, list(rule.devices), rule.forward_to, rule.active_from,
+                         rule.active_to))
         for e in directory.employees:
             conn.execute("UPDATE employees SET manager_id = %s WHERE id = %s",
                          (ids.get(e.manager) if e.manager else None, ids[e.extension]))

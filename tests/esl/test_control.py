@@ -79,7 +79,8 @@ def test_reconnects_resubscribes_and_resyncs_after_a_restart():
         parked = second.place_call("1")  # ...and comes back with a call already up
         second.start(port=port)
         wait_until(lambda: c.connections == 2, timeout=5, what="reconnect")
-        assert parked.uuid in c.channels  # resynced with `show channels as json`
+        # resynced with `show channels as json` (right after the count goes up)
+        wait_until(lambda: parked.uuid in c.channels, timeout=5, what="resync")
         assert c.api("status").startswith("UP ")
         new = second.place_call("1")
         wait_until(lambda: any(e.unique_id == new.uuid for e in seen), what="events again")
