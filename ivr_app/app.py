@@ -8,6 +8,7 @@ keeping the last good one when the new file is invalid.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import signal
 from collections.abc import Mapping
@@ -61,6 +62,7 @@ class App:
         self.presence: PresenceListener | None = None
         self.on_call: OnCallTracker | None = None
         self.voicemail: VoicemailService | None = None
+        self.external_legs: collections.Counter[str] = collections.Counter()  # toll-fraud cap
         self.outbound: OutboundServer | None = None
         self._stop = gevent.event.Event()
         self.reloads = 0
@@ -109,7 +111,8 @@ class App:
         ctx = HandlerContext(self.config, self.pool, call.log, menus=self.menus,
                              prompts=self.prompts, screen_pop=self.screen_pop,
                              recording=self.recording, clock=self.clock,
-                             on_call=self.on_call.busy if self.on_call else lambda _ext: False)
+                             on_call=self.on_call.busy if self.on_call else lambda _ext: False,
+                             external_legs=self.external_legs)
         if call.variable("ivr_app_entry") == "star":
             star.handle(call, ctx)
         else:

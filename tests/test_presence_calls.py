@@ -497,3 +497,21 @@ def test_away_rings_mobile_and_home_together_not_the_desk(ivr, db, legs):
     assert set(legs) == {ANNA_MOBILE, ANNA_HOME}
     assert legs.bridged == {ANNA_HOME}
     assert legs[ANNA_MOBILE] == "LOSE_RACE"
+
+
+def test_external_legs_are_capped_across_an_employees_calls(ivr, db, legs):
+    """With presence.max_external_legs = 3 and two external legs of Anna's busy on one call,
+    a second call for her may start only one more."""
+    fs, app, out = ivr
+    app.external_legs["1001"] = 2  # another call of hers holds two external legs
+    fs.originator.far_end("user/1001", FarEnd(answer_after=0.3, talk=0.5))
+    fs.originator.far_end(ANNA_MOBILE, NEVER_ANSWERS)
+    fs.originator.far_end(ANNA_HOME, NEVER_ANSWERS)
+    anna = db.execute("SELECT id FROM employees WHERE extension = '1001'").fetchone()[0]
+    db.execute("UPDATE employee_devices SET ring_delay_s = 0 WHERE employee_id = %s", (anna,))
+    ch = call(fs, IVAN, "Ivan Kuznetsov")
+    ended(ch)
+    external = [n for n in legs if n.startswith("sofia/gateway/")]
+    assert len(external) == 1
+    assert "more than 3 external legs" in out.getvalue()
+    assert app.external_legs["1001"] == 2  # this call's leg was given back

@@ -5,9 +5,10 @@ Built once by the composition root (ivr_app/app.py) and passed in; no module-lev
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import psycopg
@@ -34,6 +35,8 @@ class HandlerContext:
     db_wait_seconds: float = 1.0
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     on_call: Callable[[str], bool] = lambda _extension: False  # from channel events
+    # external legs per employee in use by this node's calls (the toll-fraud cap)
+    external_legs: collections.Counter[str] = field(default_factory=collections.Counter)
 
     def prompt(self, name: str, language: str) -> str:
         """The file or tone to play for the named prompt, in the caller's language."""

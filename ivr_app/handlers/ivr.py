@@ -279,7 +279,7 @@ class IvrFlow:
             self.outcome = f"{extension} rejected ({decision.why})"
             self.call.hangup("CALL_REJECTED")
             raise Done
-        dial = self.dial_for(decision)
+        dial = self.dial_for(decision, extension)
         if dial is None:  # every device refused by the toll-fraud guard
             self.to_voicemail(extension)
         rec = self.ctx.recording
@@ -291,7 +291,12 @@ class IvrFlow:
         # the caller hears ringing while the devices ring (the call is answered already, so
         # FreeSWITCH plays transfer_ringback rather than ringback)
         self.call.set("transfer_ringback", self.ctx.config.presence.ringback)
-        outcome = self.call.bridge(dial)
+        external = self.external_legs_in(dial)
+        self.ctx.external_legs[extension] += external
+        try:
+            outcome = self.call.bridge(dial)
+        finally:
+            self.ctx.external_legs[extension] -= external
         self.outcome = f"{extension} {'answered' if outcome.answered else outcome.cause}"
         self.log.info("rang extension", extension=extension, answered=outcome.answered,
                       cause=outcome.cause)
@@ -324,13 +329,17 @@ class IvrFlow:
         cfg = self.ctx.config.presence
         return decide(profile, caller, self.ctx.clock(), ZoneInfo(cfg.timezone))
 
+    def external_legs_in(self, dial: DialString) -> int:
+        gateway = self.ctx.config.presence.gateway + "/"
+        return sum(1 for group in dial.groups for leg in group if leg.target.startswith(gateway))
+
     def caller_number(self) -> str:
         raw = self.call.caller_id_number or ""
         if EXTENSION.match(raw):
             return raw  # an internal caller: their extension
         return to_e164(raw, self.ctx.config.ivr.default_region) or raw
 
-    def dial_for(self, decision: Decision) -> DialString | None:
+    def dial_for(self, decision: Decision, extension: str) -> DialString | None:
         cfg = self.ctx.config.presence
         guard = NumberGuard.from_config(cfg)
         caller_id = {"origination_caller_id_number": to_e164(
@@ -343,7 +352,8 @@ class IvrFlow:
                 self.log.warning("forward refused by the toll-fraud guard", reason=str(exc))
                 return None
             return DialString.simultaneous([leg], originate_timeout=timeout, **caller_id)
-        plan = followme.plan(decision.devices, cfg, guard, **caller_id)
+        in_use = self.ctx.external_legs[extension]
+        plan = followme.plan(decision.devices, cfg, guard, external_in_use=in_use, **caller_id)
         for device, reason in plan.refused:
             self.log.warning("follow-me leg dropped", device=str(device.kind), reason=reason)
         return plan.dial

@@ -30,11 +30,14 @@ class Plan:
     dial: DialString | None  # None: nothing left to ring
     timeout_s: int
     refused: Sequence[tuple[Device, str]] = field(default_factory=tuple)
+    external: int = 0  # external legs in the dial string
 
 
 def plan(devices: Sequence[Device], cfg: PresenceConfig, guard: NumberGuard,
-         **variables: object) -> Plan:
-    """``variables`` go on every leg (caller ID name and number, ivr_app_* metadata)."""
+         external_in_use: int = 0, **variables: object) -> Plan:
+    """``variables`` go on every leg (caller ID name and number, ivr_app_* metadata);
+    ``external_in_use``: the employee's external legs already ringing or talking for other
+    calls, which count against ``presence.max_external_legs``."""
     legs: list[Leg] = []
     refused: list[tuple[Device, str]] = []
     external = 0
@@ -50,7 +53,7 @@ def plan(devices: Sequence[Device], cfg: PresenceConfig, guard: NumberGuard,
             except NumberRefused as exc:
                 refused.append((device, str(exc)))
                 continue
-            if external >= cfg.max_external_legs:
+            if external + external_in_use >= cfg.max_external_legs:
                 refused.append((device, f"more than {cfg.max_external_legs} external legs"))
                 continue
             external += 1
@@ -59,12 +62,12 @@ def plan(devices: Sequence[Device], cfg: PresenceConfig, guard: NumberGuard,
         legs.append(Leg(target, leg_vars))
         timeout = max(timeout, device.ring_delay_s + device.ring_timeout_s)
     if not legs:
-        return Plan(None, 0, tuple(refused))
+        return Plan(None, 0, tuple(refused), 0)
     # the whole attempt: the slowest leg, plus time for an external leg to press its key
     total = timeout + (cfg.confirm_timeout_seconds if external else 0)
     dial = DialString.simultaneous(legs, ignore_early_media=True, originate_timeout=total,
                                    **variables)
-    return Plan(dial, total, tuple(refused))
+    return Plan(dial, total, tuple(refused), external)
 
 
 def confirm_vars(cfg: PresenceConfig) -> dict[str, object]:
