@@ -85,6 +85,8 @@ class PresenceListener:
     def heard(self, payload: str) -> None:
         try:
             change = json.loads(payload)
+            if not isinstance(change, dict):
+                raise TypeError(type(change).__name__)
             extension = str(change["extension"])
         except (ValueError, KeyError, TypeError):
             self.log.warning("unreadable presence notification", payload=payload[:200])
@@ -92,7 +94,8 @@ class PresenceListener:
         if "state" in change:
             self.seen[extension] = str(change["state"])
             self.publish(extension, str(change["state"]))
-        self.log.info("presence changed", **{k: v for k, v in change.items()})
+        self.log.info("presence changed", extension=extension,
+                      **{k: change[k] for k in ("state", "forward_to", "by") if k in change})
         if self.on_change is not None:
             self.on_change(change)
 
