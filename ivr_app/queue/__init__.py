@@ -1,0 +1,1 @@
+"""The hold queue (issue #8): ordering, announcements, agents and figures."""
