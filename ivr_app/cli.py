@@ -6,12 +6,13 @@ one line per problem, and turned into the error's exit code. Nothing else calls 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import getpass
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -341,12 +342,21 @@ def _files(ctx: Context, target: str | None, host: str | None,
     return SshFiles(host, root, ssh_config) if host else LocalFiles(root)
 
 
-def _deployer(ctx: Context, conn: Any, control: Any, target: str | None,
-              host: str | None = None, ssh_config: str | None = None) -> Any:
+@contextlib.contextmanager
+def _deploying(ctx: Context, target: str | None, host: str | None,
+               ssh_config: str | None) -> Iterator[Any]:
+    """A Deployer with its own database connection and control connection, both closed after."""
+    from ivr_app.db.pool import connect
     from ivr_app.dialplan.deploy import Deployer
 
-    return Deployer(conn, control, _files(ctx, target, host, ssh_config),
-                    logs.get_logger("dialplan"), _applications(control))
+    control = _control(ctx)
+    try:
+        with connect(ctx.config.database) as conn:
+            conn.autocommit = True
+            yield Deployer(conn, control, _files(ctx, target, host, ssh_config),
+                           logs.get_logger("dialplan"), _applications(control))
+    finally:
+        control.stop()
 
 
 @dialplan_group.command("deploy")
@@ -358,16 +368,9 @@ def _deployer(ctx: Context, conn: Any, control: Any, target: str | None,
 def dialplan_deploy(ctx: Context, site: str | None, target: str | None,
                     host: str | None, ssh_config: str | None) -> None:
     """Validate, write atomically, reloadxml, verify; roll back by itself on any failure."""
-    from ivr_app.db.pool import connect
-
     files = _rendered(ctx, site)
-    control = _control(ctx)
-    try:
-        with connect(ctx.config.database) as conn:
-            conn.autocommit = True
-            result = _deployer(ctx, conn, control, target, host, ssh_config).deploy(files)
-    finally:
-        control.stop()
+    with _deploying(ctx, target, host, ssh_config) as deployer:
+        result = deployer.deploy(files)
     click.echo(f"deployed version {result.version}: reloadxml +OK, extensions verified")
 
 
@@ -380,15 +383,8 @@ def dialplan_deploy(ctx: Context, site: str | None, target: str | None,
 def dialplan_rollback(ctx: Context, version: int, target: str | None,
                       host: str | None, ssh_config: str | None) -> None:
     """Redeploy exactly what version N wrote (validated, reloaded and verified again)."""
-    from ivr_app.db.pool import connect
-
-    control = _control(ctx)
-    try:
-        with connect(ctx.config.database) as conn:
-            conn.autocommit = True
-            result = _deployer(ctx, conn, control, target, host, ssh_config).rollback(version)
-    finally:
-        control.stop()
+    with _deploying(ctx, target, host, ssh_config) as deployer:
+        result = deployer.rollback(version)
     click.echo(f"rolled back to version {version} as version {result.version}")
 
 

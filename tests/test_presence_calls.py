@@ -53,6 +53,22 @@ def legs(ivr):
     return seen
 
 
+def dial_extension(fs, extension, number=EMILY, name="Emily Clark"):
+    """A caller reaches the main menu and types an extension."""
+    ch = call(fs, number, name)
+    at_menu(fs, ch, 1)
+    fs.press(ch.uuid, f"{extension}#")
+    return ch
+
+
+def hang_up_in_voicemail(fs, ch, what="voicemail"):
+    """The call reaches voicemail; the caller hangs up without a message (under the minimum)."""
+    wait_until(lambda: ch.vars.get("current_application") == "voicemail", timeout=10,
+               what=what)
+    fs.caller_hangs_up(ch.uuid)
+    ended(ch)
+
+
 def meeting_rules(db):
     """Anna's rules come from config/demo-data.yaml: "in a meeting: everything to voicemail,
     except my manager and VIP customers, who ring my mobile only". Put her in one."""
@@ -98,13 +114,8 @@ def test_the_mobile_takes_the_call_by_pressing_the_key(ivr, db, legs):
 def test_meeting_sends_a_customer_to_voicemail(ivr, db, legs):
     fs, _app, _out = ivr
     meeting_rules(db)
-    ch = call(fs, EMILY, "Emily Clark")
-    at_menu(fs, ch, 1)
-    fs.press(ch.uuid, "1001#")
-    wait_until(lambda: ch.vars.get("current_application") == "voicemail", timeout=10,
-               what="voicemail")
-    fs.caller_hangs_up(ch.uuid)
-    ended(ch)
+    ch = dial_extension(fs, "1001", EMILY, "Emily Clark")
+    hang_up_in_voicemail(fs, ch, "voicemail")
     assert legs == {}  # nothing rang
     assert row(db, ch.uuid)[0] == "main/extension 1001 -> voicemail 1001"
 
@@ -126,9 +137,7 @@ def test_meeting_lets_her_manager_through_from_the_desk_phone(ivr, db, legs):
     meeting_rules(db)
     fs.originator.far_end(ANNA_MOBILE, FarEnd(answer_after=0.3, press="1", press_after=0.2,
                                               talk=1))
-    ch = call(fs, OLGA_DESK_NUMBER, "Olga Smirnova")
-    at_menu(fs, ch, 1)
-    fs.press(ch.uuid, "1001#")
+    ch = dial_extension(fs, "1001", OLGA_DESK_NUMBER, "Olga Smirnova")
     ended(ch)
     assert set(legs) == {ANNA_MOBILE}
     assert legs.bridged == {ANNA_MOBILE}
@@ -138,22 +147,15 @@ def test_dnd_keeps_the_forward_and_turning_it_off_brings_it_back(ivr, db, legs):
     fs, _app, _out = ivr
     presence_db.set_forward(db, "1002", "+447700900555", by="test")
     presence_db.set_state(db, "1002", State.DND, by="test")
-    ch = call(fs, EMILY, "Emily Clark")
-    at_menu(fs, ch, 1)
-    fs.press(ch.uuid, "1002#")
-    wait_until(lambda: ch.vars.get("current_application") == "voicemail", timeout=10,
-               what="voicemail under DND")
-    fs.caller_hangs_up(ch.uuid)
-    ended(ch)
+    ch = dial_extension(fs, "1002", EMILY, "Emily Clark")
+    hang_up_in_voicemail(fs, ch, "voicemail under DND")
     assert legs == {}
     assert row(db, ch.uuid)[0] == "main/extension 1002 -> voicemail 1002"
 
     presence_db.set_state(db, "1002", State.AVAILABLE, by="test")
     forwarded = "sofia/gateway/pstn/+447700900555"
     fs.originator.far_end(forwarded, FarEnd(answer_after=0.2, talk=1))
-    ch = call(fs, EMILY, "Emily Clark")
-    at_menu(fs, ch, 1)
-    fs.press(ch.uuid, "1002#")
+    ch = dial_extension(fs, "1002", EMILY, "Emily Clark")
     ended(ch)
     assert set(legs) == {forwarded}
     assert legs.bridged == {forwarded}
@@ -164,13 +166,8 @@ def test_a_forward_to_a_premium_number_is_refused_and_logged(ivr, db, legs):
     # put into the database by hand, past the check made when a forward is set
     db.execute("""UPDATE presence SET forward_to = '+19005550100' FROM employees e
                   WHERE e.id = presence.employee_id AND e.extension = '1002'""")
-    ch = call(fs, EMILY, "Emily Clark")
-    at_menu(fs, ch, 1)
-    fs.press(ch.uuid, "1002#")
-    wait_until(lambda: ch.vars.get("current_application") == "voicemail", timeout=10,
-               what="voicemail instead")
-    fs.caller_hangs_up(ch.uuid)
-    ended(ch)
+    ch = dial_extension(fs, "1002", EMILY, "Emily Clark")
+    hang_up_in_voicemail(fs, ch, "voicemail instead")
     gevent.sleep(0.05)
     assert legs == {}
     assert row(db, ch.uuid)[0] == "main/extension 1002 -> voicemail 1002"
@@ -376,9 +373,7 @@ def test_on_a_call_is_derived_from_channel_events(ivr, db, legs):
     finally:
         watcher.stop()
     fs.originator.far_end("user/1001", FarEnd(answer_after=0.1, talk=1))
-    again = call(fs, EMILY, "Emily Clark")
-    at_menu(fs, again, 1)
-    fs.press(again.uuid, "1001#")
+    again = dial_extension(fs, "1001", EMILY, "Emily Clark")
     ended(again)
     assert row(db, again.uuid)[0] == "main/extension 1001"
     assert app.on_call.busy("1001") is False
@@ -442,10 +437,7 @@ def test_an_internal_call_to_an_extension_follows_their_profile(ivr, db, legs):
     meeting_rules(db)
     ch = fs.place_call("74951112233", caller_id_number="1002", variables={
         "ivr_app_entry": "extension", "ivr_app_extension": "1001"})
-    wait_until(lambda: ch.vars.get("current_application") == "voicemail", timeout=10,
-               what="voicemail: James is neither her manager nor a VIP")
-    fs.caller_hangs_up(ch.uuid)
-    ended(ch)
+    hang_up_in_voicemail(fs, ch, "voicemail: James is neither her manager nor a VIP")
     assert legs == {}
     assert row(db, ch.uuid)[0] == "internal/extension 1001 -> voicemail 1001"
 

@@ -23,6 +23,11 @@ from ivr_app.screenpop import ScreenPop
 T = TypeVar("T")
 
 
+# what a caller hears where an optional prompt is missing (see HandlerContext.prompt_or)
+CONFIRM_TONE = "tone_stream://%(200,100,880);loops=2"  # two short beeps: done
+ERROR_TONE = "tone_stream://%(500,500,480,620);loops=2"  # the reorder tone: not done
+
+
 @dataclass(frozen=True)
 class HandlerContext:
     config: Config

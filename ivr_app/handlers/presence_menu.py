@@ -16,10 +16,9 @@ from typing import Any
 
 from ivr_app.db import presence as presence_db
 from ivr_app.esl.call import Call
-from ivr_app.handlers.context import HandlerContext
+from ivr_app.handlers.context import CONFIRM_TONE, ERROR_TONE, HandlerContext
 from ivr_app.presence.model import State
 
-ERROR_TONE = "tone_stream://%(500,500,480,620);loops=2"
 CHOICES = {"1": State.AVAILABLE, "2": State.MEETING, "3": State.AWAY, "4": State.DND}
 # what "you are ..." sounds like, per state
 ANNOUNCE = {"available": "presence_available", "meeting": "presence_meeting",
@@ -85,7 +84,7 @@ class PresenceMenu:
     def play(self, name: str) -> None:
         self.call.playback(self.prompt(name, ERROR_TONE))
 
-    def prompt(self, name: str, fallback: str = "tone_stream://%(200,100,880)") -> str:
+    def prompt(self, name: str, fallback: str = CONFIRM_TONE) -> str:
         return self.ctx.prompt_or(name, "en", fallback)
 
 

@@ -20,14 +20,11 @@ import psycopg
 from ivr_app.db import presence as presence_db
 from ivr_app.esl.call import Call
 from ivr_app.handlers import presence_menu
-from ivr_app.handlers.context import HandlerContext
+from ivr_app.handlers.context import CONFIRM_TONE, ERROR_TONE, HandlerContext
 from ivr_app.menus import EXTENSION
 from ivr_app.phone import to_e164
 from ivr_app.presence.model import State
 from ivr_app.presence.tollfraud import NumberGuard, NumberRefused
-
-CONFIRM_TONE = "tone_stream://%(200,100,880);loops=2"
-ERROR_TONE = "tone_stream://%(500,500,480,620);loops=2"  # reorder
 
 STATES = {"available": State.AVAILABLE, "meeting": State.MEETING, "away": State.AWAY,
           "dnd_on": State.DND, "dnd_off": State.AVAILABLE}
