@@ -112,6 +112,8 @@ class App:
                              prompts=self.prompts, screen_pop=self.screen_pop,
                              recording=self.recording, clock=self.clock,
                              on_call=self.on_call.busy if self.on_call else lambda _ext: False,
+                             busy_extensions=self.on_call.busy_extensions if self.on_call
+                             else list,
                              external_legs=self.external_legs)
         if call.variable("ivr_app_entry") == "star":
             star.handle(call, ctx)

@@ -234,7 +234,6 @@ class IvrConfig:
                 message="must be an ISO country code such as RU or GB"),
         "country for caller IDs without a country code (RU: 8 495 ... is +7 495 ...)",
     )
-    transfer_context: str = setting("default", Str(), "dialplan context of queue extensions")
     voicemail_domain: str = setting("127.0.0.1", Str(), "the FreeSWITCH domain of mailboxes")
     ring_timeout_seconds: int = setting(25, Int(5, 300), "how long an employee's phone rings")
 
@@ -316,6 +315,27 @@ _EXAMPLE_SITE = str(Path(__file__).resolve().parents[1] / "dialplan" / "site.exa
 
 
 @dataclass(frozen=True)
+class QueueConfig:
+    dispatch_interval_seconds: float = setting(
+        0.5, Float(0.05, 10.0), "how often a waiting caller's node looks for a free agent "
+                                "(also woken at once when an agent on this node frees up)")
+    say_sounds_dirs: str = setting(
+        "", Str(allow_empty=True, pattern=r"([a-z]{2}=/\S+)(\s+[a-z]{2}=/\S+)*",
+                message="must be blank-separated language=/absolute/dir pairs"),
+        "where FreeSWITCH's say files live per language, e.g. ru=/usr/share/freeswitch/"
+        "sounds/ru/RU/elena (empty or a missing language: FreeSWITCH's global sound_prefix)")
+    stats_interval_seconds: float = setting(
+        5.0, Float(0.5, 3600.0), "how often one node fires the ivr_app::queue_stats event")
+
+    def say_dir(self, language: str) -> str | None:
+        for pair in self.say_sounds_dirs.split():
+            lang, _, directory = pair.partition("=")
+            if lang == language:
+                return directory
+        return None
+
+
+@dataclass(frozen=True)
 class DialplanConfig:
     site: str = setting(_EXAMPLE_SITE, Str(), "the site's numbers (relative: to this file)")
     target_dir: str = setting(
@@ -335,6 +355,7 @@ class Config:
     dialplan: DialplanConfig = section(DialplanConfig)
     recording: RecordingConfig = section(RecordingConfig)
     presence: PresenceConfig = section(PresenceConfig)
+    queue: QueueConfig = section(QueueConfig)
     source: str = field(default="<defaults>", metadata={"internal": True})
 
     def path(self, value: str) -> Path:

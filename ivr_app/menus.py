@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr_app import yamlfile
 from ivr_app.errors import ConfigError
+from ivr_app.queue import spec as queue_spec
+from ivr_app.queue.spec import QueueSpec
 
 ACTIONS = ("menu", "transfer", "manager", "queue", "voicemail", "directory", "repeat", "back",
            "hangup")
@@ -88,7 +90,7 @@ class MenuSet:
     holidays: frozenset[dt.date]
     vip: str = "manager"
     manager_fallback: tuple[Action, ...] = ()
-    queues: Mapping[str, str] = field(default_factory=dict)
+    queues: Mapping[str, QueueSpec] = field(default_factory=dict)
     voicemail_box: str | None = None
 
     @property
@@ -169,12 +171,9 @@ def parse(located: yamlfile.Located) -> MenuSet:
     holidays = _holidays(r, top.get("holidays", []) or [])
     prompts = {name: _prompt(r, name, spec, languages) for name, spec in
                r.mapping(top.get("prompts", {}) or {}, ("prompts",)).items()}
-    queues = {}
-    for qname, ext in r.mapping(top.get("queues", {}) or {}, ("queues",)).items():
-        if not isinstance(ext, str) or not EXTENSION.match(ext):
-            r.bad(("queues", qname), "must be the dialplan extension of the queue, quoted")
-        else:
-            queues[qname] = ext
+    queues = {str(qname): queue_spec.parse(r, str(qname), raw) for qname, raw in
+              r.mapping(top.get("queues", {}) or {}, ("queues",)).items()}
+    queue_spec.check_references(r, queues)
     menus_raw = r.mapping(top.get("menus", {}) or {}, ("menus",))
     menus = {name: _menu(r, name, spec) for name, spec in menus_raw.items()}
     entry = r.text(top, (), "entry", required=True)
@@ -328,7 +327,7 @@ def _action(r: _Reader, path: tuple, raw: Any) -> Action | None:
 
 
 def _check_target(r: _Reader, path: tuple, a: Action, menus: Mapping[str, Menu],
-                  queues: Mapping[str, str]) -> None:
+                  queues: Mapping[str, QueueSpec]) -> None:
     if a.action == "menu" and a.target not in menus:
         r.bad((*path, "target"), f"no menu named {a.target!r}")
     elif a.action == "transfer" and (a.target is None or not EXTENSION.match(a.target)):

@@ -73,41 +73,60 @@ def smtp():
     server.stop()
 
 
+def start_app(fs, database_url, prompt_cache, *, menus=MENUS, env=None, out=None):
+    """A real App wired to the simulator ``fs`` (its own outbound port), started."""
+    cfg = config.load(None, {
+        "DATABASE_URL": database_url, "IVR_APP_OUTBOUND_PORT": "0",
+        "IVR_APP_ESL_PORT": str(fs.esl_port), "IVR_APP_IVR_MENUS": str(menus),
+        "IVR_APP_IVR_PROMPT_CACHE_DIR": str(prompt_cache),
+        "IVR_APP_IVR_RING_TIMEOUT_SECONDS": "20", **(env or {})})
+    app = App(cfg, None, {}, logs.get_logger("app"))
+    app.clock = lambda: OPEN
+    app.start()
+    assert app.control.wait_connected(5)
+    return app
+
+
+def route_company_number(fs, *apps):
+    """The company number goes to ivr-app's outbound socket; with several apps, the call's
+    ``ivr_app_node`` variable (see :func:`call`) picks which one, so a test decides."""
+    def extension(i: int, port: int) -> str:
+        node = f'<condition field="${{ivr_app_node}}" expression="^{i}$"/>' if len(apps) > 1 \
+            else ""
+        return (f'<extension name="company{i}">{node}'
+                '<condition field="destination_number" expression="^74951112233$">'
+                f'<action application="socket" data="127.0.0.1:{port} async full"/>'
+                '</condition></extension>')
+
+    targets = "".join(extension(i, a.outbound.port) for i, a in enumerate(apps))
+    fs.dialplan.load_xml(f"""<include>
+      <context name="public">{targets}</context>
+      <context name="default"><extension name="queues">
+        <condition field="destination_number" expression="^(700[12])$">
+          <action application="set" data="queued_in=$1"/>
+          <action application="playback" data="local_stream://moh"/>
+        </condition></extension></context></include>""")
+
+
 @pytest.fixture
 def ivr(db, database_url, prompt_cache, webhook, smtp):
     directory.store(db, directory.load_file(DEMO))
     fs = FakeSwitch(time_factor=0.01).start()
     out = io.StringIO()
     logs.configure("info", "json", stream=out)
-    cfg = config.load(None, {
-        "DATABASE_URL": database_url, "IVR_APP_OUTBOUND_PORT": "0",
-        "IVR_APP_ESL_PORT": str(fs.esl_port), "IVR_APP_IVR_MENUS": str(MENUS),
-        "IVR_APP_IVR_PROMPT_CACHE_DIR": str(prompt_cache),
-        "IVR_APP_IVR_RING_TIMEOUT_SECONDS": "20",
+    app = start_app(fs, database_url, prompt_cache, env={
         "IVR_APP_SCREEN_POP_WEBHOOK_URL": webhook[0],
         "IVR_APP_PRESENCE_VOICEMAIL_WEBHOOK_URL": webhook[0].replace("/pop", "/voicemail"),
         "IVR_APP_PRESENCE_SMTP_HOST": "127.0.0.1", "IVR_APP_PRESENCE_SMTP_PORT": str(smtp[0])})
-    app = App(cfg, None, {}, logs.get_logger("app"))
-    app.clock = lambda: OPEN
-    app.start()
-    fs.dialplan.load_xml(f"""<include>
-      <context name="public"><extension name="company">
-        <condition field="destination_number" expression="^74951112233$">
-          <action application="socket" data="127.0.0.1:{app.outbound.port} async full"/>
-        </condition></extension></context>
-      <context name="default"><extension name="queues">
-        <condition field="destination_number" expression="^(700[12])$">
-          <action application="set" data="queued_in=$1"/>
-          <action application="playback" data="local_stream://moh"/>
-        </condition></extension></context></include>""")
-    assert app.control.wait_connected(5)
+    route_company_number(fs, app)
     yield fs, app, out
     app.shutdown()
     fs.stop()
 
 
-def call(fs, number=EMILY, name="Emily Clark"):
-    return fs.place_call("74951112233", caller_id_number=number, caller_id_name=name)
+def call(fs, number=EMILY, name="Emily Clark", node=0):
+    return fs.place_call("74951112233", caller_id_number=number, caller_id_name=name,
+                         variables={"ivr_app_node": str(node)})
 
 
 _pagd_count: dict[str, int] = {}

@@ -130,11 +130,22 @@ def test_manager_not_answering_falls_back_to_the_queue(ivr, db):
     fs, _app, _out = ivr
     fs.originator.far_end("user/1001", NEVER_ANSWERS)
     ch = call(fs, IVAN, "Ivan Kuznetsov")
-    wait_until(lambda: ch.vars.get("queued_in") == "7001", timeout=10, what="the queue")
+    # Anna (1001) is the support queue's only other agent... and she is Ivan's manager, who
+    # did not answer: the queue waits for James (1002), who is in a meeting
+    db.execute("UPDATE presence SET state = 'meeting'")
+    wait_until(lambda: (ch.uuid, "local_stream://moh") in fs.played, timeout=10,
+               what="music on hold")
+    entry = wait_until(lambda: db.execute(
+        "SELECT queue, vip, team, status FROM queue_entries WHERE call_uuid = %s",
+        (ch.uuid,)).fetchone(), what="the queue entry")
+    assert entry == ("support", True, True, "waiting")
     fs.caller_hangs_up(ch.uuid)
     ended(ch)
     route, _path, _cause, _customer = row(db, ch.uuid)
     assert route == "queue support"
+    assert wait_until(lambda: db.execute(
+        "SELECT status FROM queue_entries WHERE call_uuid = %s AND status <> 'waiting'",
+        (ch.uuid,)).fetchone(), what="abandoned") == ("abandoned",)
 
 
 def test_unknown_caller_is_anonymous_and_tagged_nowhere(ivr, db):

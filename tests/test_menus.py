@@ -9,6 +9,7 @@ import pytest
 
 from ivr_app import menus, yamlfile
 from ivr_app.errors import ConfigError
+from ivr_app.queue.spec import Exit
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "menus.example.yaml"
 
@@ -25,7 +26,37 @@ def test_example_is_valid():
     assert m.languages == ("en", "ru")
     assert m.menus["main"].options["1"] == menus.Action("menu", "sales")
     assert m.menus["main"].direct_dial
-    assert m.queues["support"] == "7001"
+    support = m.queues["support"]
+    assert support.skills == {"support": 1}
+    assert support.keys == {"1": "voicemail", "2": "callback"}
+    assert support.on_full == Exit("queue", "sales")
+    assert m.queues["sales"].on_max_wait == Exit("callback")
+
+
+def test_queue_errors_name_the_line():
+    got = problems(BASE + """    options:
+      "1": {action: queue, target: support}
+queues:
+  support:
+    skills: {support: 11}
+    on_max_wait: {action: queue, target: nowhere}
+    keys: {"1": dance}
+    announce_every_seconds: -1
+    colour: blue
+  legacy: "7002"
+""")
+    assert got == [
+        "menus.yaml:11: queues.support.skills.support: must be the minimum level 1-10",
+        "menus.yaml:12: queues.support.on_max_wait.target: no queue named 'nowhere'",
+        "menus.yaml:13: queues.support.keys.1: must be one of: voicemail, callback",
+        "menus.yaml:14: queues.support.announce_every_seconds: must be an integer 0-3600",
+        "menus.yaml:15: queues.support.colour: unknown key (expected one of: agent_ring_seconds, "
+        "announce_every_seconds, announce_position, announce_wait, handle_seconds, keys, "
+        "max_length, max_wait_seconds, music, no_answer_pause_seconds, on_full, on_max_wait, "
+        "service_level, skills, voicemail_box, wrap_up_seconds)",
+        "menus.yaml:16: queues.legacy: a queue is a mapping of its settings now (music, skills, "
+        "max wait ...), not a dialplan extension",
+    ]
 
 
 BASE = """entry: main

@@ -22,6 +22,7 @@ from ivr_app.pin import hash_pin, valid_pin
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 EXTENSION = re.compile(r"^[0-9]{2,8}$")
 DEVICE_KINDS = ("desk", "mobile", "home", "other")
+SKILL = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class Employee:
     manager: str | None = None
     devices: tuple[Device, ...] = ()
     rules: tuple[Rule, ...] | None = None  # None: the file says nothing, keep what is stored
+    # queue skills and their levels (1-10); None: the file says nothing, keep what is stored
+    skills: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -173,7 +176,7 @@ def parse(located: yamlfile.Located) -> Directory:
 
 def _employee(r: _Reader, raw: Any, path: tuple) -> Employee | None:
     d = r.mapping(raw, path, {"extension", "name", "email", "pin", "manager", "devices",
-                              "rules"})
+                              "rules", "skills"})
     if d is None:
         return None
     before = len(r.problems)
@@ -202,9 +205,28 @@ def _employee(r: _Reader, raw: Any, path: tuple) -> Employee | None:
                               r.integer(dd, dp, "ring_delay_s", 0, 0, 300),
                               r.integer(dd, dp, "ring_timeout_s", 25, 1, 600)))
     rules = _rules(r, d, path) if "rules" in d else None
+    skills = _skills(r, d, path) if "skills" in d else None
     if len(r.problems) > before:
         return None
-    return Employee(ext or "", name or "", email, pin, manager, tuple(devices), rules)
+    return Employee(ext or "", name or "", email, pin, manager, tuple(devices), rules, skills)
+
+
+def _skills(r: _Reader, d: dict, path: tuple) -> dict[str, int]:
+    """skills: {support: 3, sales: 1}: what queues may offer them, with a level 1-10."""
+    raw = d.get("skills") or {}
+    if not isinstance(raw, dict):
+        r.problem((*path, "skills"), "must be a mapping of skill: level (1-10)")
+        return {}
+    out = {}
+    for skill, level in raw.items():
+        if not isinstance(skill, str) or not SKILL.match(skill):
+            r.problem((*path, "skills", str(skill)),
+                      "a skill is lower-case letters, digits, - or _ (up to 40)")
+        elif isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 10:
+            r.problem((*path, "skills", skill), "must be a level 1-10")
+        else:
+            out[skill] = level
+    return out
 
 
 def _rules(r: _Reader, d: dict, path: tuple) -> tuple[Rule, ...]:
@@ -333,6 +355,17 @@ def store(conn: psycopg.Connection, directory: Directory) -> LoadResult:
                         (row[0], rule.state, rule.priority, Jsonb(rule.caller_match),
                          rule.action, list(rule.devices), rule.forward_to, rule.active_from,
                          rule.active_to))
+            if e.skills is not None:  # the file lists them: they replace the stored ones
+                conn.execute("DELETE FROM agent_skills WHERE employee_id = %s", (row[0],))
+                for skill, level in e.skills.items():
+                    conn.execute("INSERT INTO agent_skills (employee_id, skill, level) "
+                                 "VALUES (%s, %s, %s)", (row[0], skill, level))
+                if e.skills:
+                    conn.execute("INSERT INTO agents (employee_id) VALUES (%s) "
+                                 "ON CONFLICT DO NOTHING", (row[0],))
+                else:
+                    conn.execute("DELETE FROM agents WHERE employee_id = %s AND entry_id IS NULL",
+                                 (row[0],))
         for e in directory.employees:
             conn.execute("UPDATE employees SET manager_id = %s WHERE id = %s",
                          (ids.get(e.manager) if e.manager else None, ids[e.extension]))

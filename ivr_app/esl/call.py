@@ -185,6 +185,20 @@ class Call:
         """Run a dialplan application on this call; with ``wait``, until it completes.
 
         ``arg`` must already have passed the quoting gate (the typed methods below do that)."""
+        running = self.start(app, arg, track=wait)
+        if not wait:
+            return None
+        try:
+            return running.get(timeout=timeout)
+        except gevent.Timeout:
+            self._waiters = {k: w for k, w in self._waiters.items() if w is not running}
+            raise EslError(f"{app} did not complete within {timeout} s") from None
+
+    def start(self, app: str, arg: str | None = None, *,
+              track: bool = True) -> gevent.event.AsyncResult:
+        """Start an application and return at once; the result is set to its
+        CHANNEL_EXECUTE_COMPLETE (or fails with CallEnded). Music on hold runs like this while
+        the flow goes on, and :meth:`break_` ends it."""
         self._raise_if_ended()
         app = quote(app, Target.VAR_NAME, "application")
         app_uuid = str(uuid_mod.uuid4())
@@ -193,20 +207,14 @@ class Call:
             lines.append(f"execute-app-arg: {quote(arg, Target.HEADER, app + ' argument')}")
         lines += [f"Event-UUID: {app_uuid}", "event-lock: true"]
         waiter: gevent.event.AsyncResult = gevent.event.AsyncResult()
-        if wait:
+        if track:
             self._waiters[app_uuid] = waiter
         try:
             self._command("\n".join(lines))
         except Exception:
             self._waiters.pop(app_uuid, None)
             raise
-        if not wait:
-            return None
-        try:
-            return waiter.get(timeout=timeout)
-        except gevent.Timeout:
-            self._waiters.pop(app_uuid, None)
-            raise EslError(f"{app} did not complete within {timeout} s") from None
+        return waiter
 
     def api(self, command: str, *args: str) -> str:
         """An API command over this call's socket; returns the body (``-ERR ...`` raises)."""
@@ -342,6 +350,46 @@ class Call:
         self._raise_if_ended()
         args = [self.uuid, "all"] if all_queued else [self.uuid]
         self.api("uuid_break", *args)
+
+    def start_playback(self, path: str) -> gevent.event.AsyncResult:
+        """Start playing (music on hold: an endless stream) without waiting; stop it with
+        :meth:`break_`. The result is set when the playback ends."""
+        return self.start("playback", quote(path, Target.APP_ARG, "playback path"))
+
+    def displace(self, path: str, *, mux: bool = True, limit_s: int = 0) -> None:
+        """Play ``path`` over whatever the caller hears (``uuid_displace ... mux``): the music
+        goes on underneath. It ends by itself at the end of the file, or with
+        :meth:`stop_displace`. A displace is a media bug on the channel: it outlives
+        ``uuid_break`` and a bridge, so stop it before connecting the caller to anyone."""
+        self._raise_if_ended()
+        args = [self.uuid, "start", quote(path, Target.APP_ARG, "displace path"),
+                str(int(limit_s))]
+        if mux:
+            args.append("mux")
+        self.api("uuid_displace", *args)
+
+    def stop_displace(self, path: str) -> bool:
+        """Stop a displace started with :meth:`displace`; False when it had already ended."""
+        if self.ended:
+            return False
+        try:
+            self.api("uuid_displace", self.uuid, "stop",
+                     quote(path, Target.APP_ARG, "displace path"))
+        except CommandFailed:
+            return False
+        return True
+
+    def say_string(self, text: str, *, language: str = "en", kind: str = "number",
+                   method: str = "pronounced", ext: str = "wav") -> list[str]:
+        """The files FreeSWITCH's say module would play for ``text`` (``say_string``), in
+        order, as FreeSWITCH returned them (sound paths relative to its sounds directory).
+        Used to speak numbers over music with :meth:`displace`, where ``say`` cannot run."""
+        words = [quote(w, Target.ARG_TOKEN, "say_string argument")
+                 for w in (f"{language}.{ext}", language, kind, method, text)]
+        result = self.api("say_string", *words).strip()
+        prefix = "file_string://"
+        body = result[len(prefix):] if result.startswith(prefix) else result
+        return [part for part in body.split("!") if part]
 
     def send_dtmf(self, digits: str) -> None:
         self.execute("send_dtmf", quote(digits, Target.DTMF, "dtmf"))

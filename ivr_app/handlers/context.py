@@ -40,6 +40,7 @@ class HandlerContext:
     db_wait_seconds: float = 1.0
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     on_call: Callable[[str], bool] = lambda _extension: False  # from channel events
+    busy_extensions: Callable[[], list[str]] = lambda: []  # all extensions on a call now
     # external legs per employee in use by this node's calls (the toll-fraud cap)
     external_legs: collections.Counter[str] = field(default_factory=collections.Counter)
 

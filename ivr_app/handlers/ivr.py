@@ -21,12 +21,14 @@ from zoneinfo import ZoneInfo
 
 from ivr_app.db import calls, customers, employees, interactions, recordings
 from ivr_app.db import presence as presence_db
+from ivr_app.db import queues as queues_db
 from ivr_app.db.customers import CustomerCard
 from ivr_app.db.employees import EmployeeRef
 from ivr_app.esl.call import BridgeOutcome, Call
 from ivr_app.esl.dialstring import DialString
 from ivr_app.esl.quoting import app_args
-from ivr_app.handlers.context import HandlerContext
+from ivr_app.handlers.context import CONFIRM_TONE, HandlerContext
+from ivr_app.handlers.queue import QueueWait
 from ivr_app.menus import EXTENSION, Action, Menu
 from ivr_app.phone import to_e164
 from ivr_app.presence import followme
@@ -34,6 +36,7 @@ from ivr_app.presence.model import Action as PresenceAction
 from ivr_app.presence.model import Caller, Decision, Device, DeviceKind
 from ivr_app.presence.rules import decide
 from ivr_app.presence.tollfraud import NumberGuard, NumberRefused
+from ivr_app.queue.spec import QueueSpec
 from ivr_app.screenpop import Offer
 
 MAX_DIGITS = 8  # the longest extension; bounds what a caller can type
@@ -79,7 +82,12 @@ class IvrFlow:
                 self.record("all calls")
             try:
                 dialled = self.call.variable("ivr_app_extension")
-                if self.call.variable("ivr_app_entry") == "extension" and dialled and \
+                queue = self.call.variable("ivr_app_queue")
+                if self.call.variable("ivr_app_entry") == "queue" and queue in menus.queues:
+                    # a queue's own number (the dialplan's queue extensions)
+                    assert queue is not None
+                    self.to_queue(queue)
+                elif self.call.variable("ivr_app_entry") == "extension" and dialled and \
                         EXTENSION.match(dialled):
                     # an internal call to an extension: straight to their follow-me
                     self.route = f"internal/extension {dialled}"
@@ -369,15 +377,44 @@ class IvrFlow:
                                         self.call.caller_id_name, card, recent))
 
     def to_queue(self, name: str) -> None:
+        """Wait in the hold queue (ivr_app/handlers/queue.py) until an agent takes the call,
+        or go where the queue sends the caller (voicemail, a callback, another queue)."""
         menus = self.ctx.menus
         assert menus is not None
+        spec = menus.queues[name]
         self.route = f"queue {name}"
         self.outcome = f"queued in {name}"
         rec = self.ctx.recording
         if rec is not None and rec.policy.for_route(self.route):
             self.record(f"route {self.route}")
-        self.call.transfer(menus.queues[name], context=self.ctx.config.ivr.transfer_context)
-        self.call.wait_until_ended()
+        way = QueueWait(self, spec).run()
+        if way is None:  # an agent took it and the conversation is over
+            self.call.hangup("NORMAL_CLEARING")
+            raise Done
+        self.route = f"{self.route} -> {way.action}" + (f" {way.target}" if way.target else "")
+        if way.action == "queue" and way.target:
+            self.to_queue(way.target)
+        elif way.action == "callback":
+            self.request_callback(spec)
+        elif way.action == "hangup":
+            self.call.hangup("NORMAL_CLEARING")
+            raise Done
+        self.to_voicemail(way.target or spec.voicemail_box)
+
+    def request_callback(self, spec: QueueSpec) -> None:
+        """Note a callback request and say so; without the database, voicemail instead (a
+        request that cannot be stored must not be promised)."""
+        number = self.caller_number()
+        card = self.card
+        stored = self.ctx.db("callback request", lambda c: queues_db.request_callback(
+            c, spec.name, None, number, card.id if card else None), None, self.log)
+        if stored is None:
+            self.log.warning("callback not stored: voicemail instead", queue=spec.name)
+            self.to_voicemail(spec.voicemail_box)
+        self.outcome = f"callback requested from {spec.name}"
+        self.log.info("callback requested", queue=spec.name, number=number, callback_id=stored)
+        self.call.playback(self.ctx.prompt_or("queue_callback", self.language, CONFIRM_TONE))
+        self.call.hangup("NORMAL_CLEARING")
         raise Done
 
     def to_voicemail(self, box: str | None) -> None:

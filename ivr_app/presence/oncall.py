@@ -43,6 +43,9 @@ class OnCallTracker:
     def busy(self, extension: str) -> bool:
         return extension in self._legs.values()
 
+    def busy_extensions(self) -> list[str]:
+        return sorted(set(self._legs.values()))
+
     def on_answer(self, event: Event) -> None:
         ext = extension_of(event.get("Channel-Name") or "")
         if ext and event.unique_id:

@@ -27,6 +27,7 @@ class Entry:
     wait_s: float  # until answered / abandoned / overflow (so far, while waiting)
     agent: str | None = None
     talk_s: float = 0.0
+    queue: str | None = None
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,44 @@ def uuid_broadcast(fs: FakeSwitch, arg: str) -> str:
     return "+OK Message sent\n"
 
 
+@api("uuid_displace")
+def uuid_displace(fs: FakeSwitch, arg: str) -> str:
+    from ivr_app.testing.fakeswitch import displace
+
+    words = arg.split(" ")
+    if len(words) < 3 or not all(words[:3]):
+        return ("-USAGE: <uuid> [start|stop] <path> [<limit>] [mux]\n")
+    ch = fs.channel(words[0])
+    if ch is None:
+        return "-ERR Cannot locate session!\n"
+    action, path = words[1], words[2]
+    if action.lower() == "start":
+        limit = int(words[3]) if len(words) > 3 and words[3].isdigit() else 0
+        flags = words[4] if len(words) > 4 else ""
+        ok = displace.start(ch, path, limit, flags)
+        return "+OK Success\n" if ok else "-ERR Cannot displace session!\n"
+    if action.lower() == "stop":
+        return "+OK Success\n" if displace.stop(ch, path) else \
+            "-ERR Cannot stop displace session!\n"
+    return "-USAGE: <uuid> [start|stop] <path> [<limit>] [mux]\n"
+
+
+@api("say_string")
+def say_string(fs: FakeSwitch, arg: str) -> str:
+    from ivr_app.testing.fakeswitch import displace
+
+    words = arg.split(" ")
+    usage = ("-ERR Usage: <module_name>[.<ext>] <lang>[.<ext>] <say_type> <say_method> "
+             "[<say_gender>] <text>\n")
+    if len(words) not in (5, 6):
+        return usage
+    _module, _, ext = words[0].partition(".")
+    text = words[-1]
+    if words[2] != "number" or not text.isdigit():
+        return usage  # the simulator speaks numbers only
+    return "file_string://" + "!".join(displace.say_files(text, ext or "wav"))
+
+
 @api("uuid_transfer")
 def uuid_transfer(fs: FakeSwitch, arg: str) -> str:
     words = arg.split(" ")

@@ -82,7 +82,7 @@ def sleep(ch: Channel, data: str) -> None:
 
 def play(ch: Channel, path: str, *, dtmf_stops: bool = False) -> str:
     """Play one file; returns the playback response. DTMF interrupts when ``dtmf_stops``."""
-    seconds = media.duration(path, ch.switch.sound_dirs)
+    seconds = media.duration(path, ch.switch.sound_dirs, ch.switch.sound_prefix)
     if seconds is None:
         ch.switch.log.info("fakeswitch: file not found", path=path)
         return "FILE NOT FOUND"

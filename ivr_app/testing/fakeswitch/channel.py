@@ -113,6 +113,7 @@ class Channel:
         self.answered = gevent.event.Event()
         self.bridge_done = gevent.event.Event()
         self.recordings: dict[str, Any] = {}
+        self.displacing: dict[str, Any] = {}  # uuid_displace media bugs by file (displace.py)
         self.digits_dialed = ""
         self.runner: gevent.Greenlet | None = None
         self.on_hangup: list[Callable[[Channel], None]] = []

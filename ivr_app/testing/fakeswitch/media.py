@@ -19,8 +19,22 @@ FOREVER = math.inf
 _TONE_SEG = re.compile(r"%\((\d+),(\d+),[\d,.]+\)")
 
 
-def duration(path: str, sound_dirs: tuple[Path, ...] = ()) -> float | None:
-    """Seconds of audio in ``path``; inf for endless streams; None if it cannot be played."""
+def duration(path: str, sound_dirs: tuple[Path, ...] = (),
+             sound_prefix: Path | None = None) -> float | None:
+    """Seconds of audio in ``path``; inf for endless streams; None if it cannot be played.
+
+    ``file_string://a!b`` plays its parts in turn, skipping those that do not open
+    (mod_file_string's next_file); a relative part is read under the global sound_prefix."""
+    if path.startswith("file_string://"):
+        parts = [p for p in path[len("file_string://"):].split("!") if p]
+        lengths = []
+        for part in parts:
+            if not os.path.isabs(part) and "://" not in part and sound_prefix is not None:
+                part = str(sound_prefix / part)
+            seconds = duration(part, sound_dirs)
+            if seconds is not None:
+                lengths.append(seconds)
+        return sum(lengths) if lengths else None
     if path.startswith("tone_stream://"):
         spec = path[len("tone_stream://"):]
         loops = 1

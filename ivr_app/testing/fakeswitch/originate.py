@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import gevent
 import gevent.event
 
-from ivr_app.testing.fakeswitch import fsstrings, media
+from ivr_app.testing.fakeswitch import displace, fsstrings, media
 from ivr_app.testing.fakeswitch.channel import Channel, Hangup, uepoch
 
 if TYPE_CHECKING:
@@ -471,6 +471,8 @@ class Originator:
         b.vars["bridge_to"] = b.vars["last_bridge_to"] = a.uuid
         a.vars["bridge_uuid"] = b.vars["bridge_uuid"] = b.uuid
         pre = [("Bridge-A-Unique-ID", a.uuid), ("Bridge-B-Unique-ID", b.uuid)]
+        displace.on_bridge(a, b)
+        displace.on_bridge(b, a)
         a.fire("CHANNEL_BRIDGE", pre=pre)
         if not wait:
             gevent.spawn(self._hold_bridge, a, b, pre)

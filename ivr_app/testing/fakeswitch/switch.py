@@ -74,6 +74,13 @@ class FakeSwitch:
         self.dialplan_dir: Path | None = None  # reloadxml re-reads it, like conf/dialplan
         self.registrations: dict[str, dict[str, str]] = {}
         self.voicemail_dir = Path(tempfile.mkdtemp(prefix="fakeswitch-vm-"))
+        # the global sound_prefix (vars.xml): say files (digits/...) resolve here
+        from ivr_app.testing.fakeswitch.displace import make_say_sounds
+        self.sound_prefix = make_say_sounds(Path(tempfile.gettempdir()) / "fakeswitch-sounds")
+        self.globals["sound_prefix"] = str(self.sound_prefix)
+        self.displaced: list[Any] = []  # every uuid_displace (displace.Displaced)
+        # what a real caller would have suffered (an announcement over a bridged call ...)
+        self.faults: list[str] = []
         self.voicemails: list[tuple[str, str, Path]] = []  # (box, call uuid, file)
         # in-process watchers of every event (the demo's narration); not on the wire
         self.observers: list[Callable[[str, list[tuple[str, str]]], None]] = []

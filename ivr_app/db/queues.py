@@ -1,0 +1,363 @@
+"""The hold queues' shared state in PostgreSQL: entries, agents, offers, history.
+
+Several ivr-app nodes serve one queue. The rule that keeps them from offering one caller to two
+agents, or one agent two callers, is a single transaction (:func:`claim`) that locks the
+caller's entry and the chosen agent's row with ``FOR UPDATE SKIP LOCKED``: a row another node is
+deciding about is skipped, never waited for, and what is committed (the entry ``offered``, the
+agent's ``entry_id``) is what every other node's next look sees. ``agents.entry_id`` is also
+unique, so even a bug elsewhere could not give one agent two callers.
+
+Order: VIP callers, then callers whose account manager is an agent of the queue ("team"), then
+everyone else; first come first served inside each class (ivr_app/queue/order.py says the same
+in Python). Only the first waiting caller may take an agent; once it is
+offered, the next one is first (two free agents serve the first two callers within one
+dispatch interval).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from ivr_app.queue.figures import Entry
+
+# an entry whose node has not looked for an agent for this long is treated as gone
+STALE_SECONDS = 15
+LIVE = ("waiting", "offered")
+
+_AVAILABLE_STATE = """COALESCE(CASE WHEN p.until IS NOT NULL AND p.until <= now()
+                                    THEN 'available' ELSE p.state::text END,
+                               'available')"""
+
+_HAS_SKILLS = """NOT EXISTS (
+    SELECT 1 FROM jsonb_each_text(%(skills)s::jsonb) AS req(skill, lvl)
+    WHERE NOT EXISTS (SELECT 1 FROM agent_skills s
+                      WHERE s.employee_id = a.employee_id AND s.skill = req.skill
+                        AND s.level >= req.lvl::int))"""
+
+_RANK = "vip DESC, team DESC, entered_at, id"
+
+
+def _q(text: str) -> sql.Composed:
+    """A query with the shared fragments above filled in (constants; values stay bound)."""
+    return sql.SQL(text).format(rank=sql.SQL(_RANK), has_skills=sql.SQL(_HAS_SKILLS),
+                                available=sql.SQL(_AVAILABLE_STATE))
+
+
+@dataclass(frozen=True)
+class Entered:
+    entry_id: int
+    position: int
+    waiting: int
+
+
+@dataclass(frozen=True)
+class Offer:
+    entry_id: int
+    agent_id: int
+    extension: str
+    name: str
+
+
+def enter(conn: psycopg.Connection, queue: str, skills: Mapping[str, int], *, call_uuid: str,
+          node: str, caller_number: str | None, customer_id: int | None, vip: bool,
+          manager_extension: str | None, max_length: int) -> Entered | None:
+    """Put a caller in the queue; None when it is full (max_length callers waiting)."""
+    with conn.transaction():
+        # one entrant at a time per queue, so max_length holds across nodes
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('ivr_app_queue:' || %s))", (queue,))
+        expire_stale(conn, queue)
+        row = conn.execute("SELECT count(*) FROM queue_entries WHERE queue = %s "
+                           "AND status = ANY(%s)", (queue, list(LIVE))).fetchone()
+        if row and row[0] >= max_length:
+            return None
+        team = False
+        if manager_extension:
+            t = conn.execute(
+                _q("""SELECT 1 FROM agents a JOIN employees e ON e.id = a.employee_id
+                    WHERE e.extension = %(ext)s AND {has_skills}"""),
+                {"ext": manager_extension, "skills": Jsonb(dict(skills))}).fetchone()
+            team = t is not None
+        row = conn.execute(
+            """INSERT INTO queue_entries (queue, call_uuid, node, caller_number, customer_id,
+                                          vip, team, position_at_entry)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, 0)
+               ON CONFLICT (queue, call_uuid) DO UPDATE SET status = 'waiting', left_at = NULL,
+                   seen_at = now()
+               RETURNING id""",
+            (queue, call_uuid, node, caller_number, customer_id, vip, team)).fetchone()
+        assert row is not None
+        entry_id = row[0]
+        pos, waiting = position(conn, queue, entry_id)
+        conn.execute("UPDATE queue_entries SET position_at_entry = %s WHERE id = %s",
+                     (pos, entry_id))
+    return Entered(entry_id, pos, waiting)
+
+
+def position(conn: psycopg.Connection, queue: str, entry_id: int) -> tuple[int, int]:
+    """(1-based position of the entry among the live callers, how many are live)."""
+    row = conn.execute(
+        _q("""WITH live AS (
+                SELECT id, row_number() OVER (ORDER BY {rank}) AS pos
+                FROM queue_entries
+                WHERE queue = %s AND status = ANY(%s)
+                  AND seen_at > now() - make_interval(secs => %s))
+            SELECT (SELECT pos FROM live WHERE id = %s), (SELECT count(*) FROM live)"""),
+        (queue, list(LIVE), STALE_SECONDS, entry_id)).fetchone()
+    assert row is not None
+    return (int(row[0]) if row[0] is not None else 0, int(row[1]))
+
+
+def claim(conn: psycopg.Connection, queue: str, entry_id: int, skills: Mapping[str, int],
+          busy_extensions: Sequence[str] = ()) -> Offer | None:
+    """If this entry is next and an agent is free, offer it to the longest-idle one (the
+    agent row locked FOR UPDATE SKIP LOCKED: another node deciding about that agent right now
+    makes this one take the next agent, or nobody).
+
+    Free: an agent with every skill of the queue at its level, presence ``available`` (or a
+    timed state that has run out), not on a call (``busy_extensions``: from channel events),
+    not offered or talking, past wrap-up and any no-answer pause. Ties: the higher level."""
+    with conn.transaction():
+        # only this entry's own flow ever locks it, so nobody waits here; touching it also
+        # says this node is alive (a stale entry would block the callers behind it)
+        mine = conn.execute("""UPDATE queue_entries SET seen_at = now()
+                               WHERE id = %s AND status = 'waiting' RETURNING id""",
+                            (entry_id,)).fetchone()
+        if mine is None:
+            return None
+        # the head is read without locking it: locking it from every waiting caller's poll
+        # would let SKIP LOCKED hand the head's turn to whoever polled next
+        head = conn.execute(
+            _q("""SELECT id FROM queue_entries
+                WHERE queue = %s AND status = 'waiting'
+                  AND seen_at > now() - make_interval(secs => %s)
+                ORDER BY {rank} LIMIT 1"""),
+            (queue, STALE_SECONDS)).fetchone()
+        if head is None or head[0] != entry_id:
+            return None
+        agent = conn.execute(
+            _q("""SELECT a.employee_id, e.extension, e.name
+                FROM agents a
+                JOIN employees e ON e.id = a.employee_id
+                LEFT JOIN presence p ON p.employee_id = a.employee_id
+                WHERE a.entry_id IS NULL AND a.ready_after <= now()
+                  AND {available} = 'available'
+                  AND NOT (e.extension = ANY(%(busy)s))
+                  AND {has_skills}
+                ORDER BY a.idle_since,
+                         (SELECT COALESCE(sum(s.level), 0) FROM agent_skills s
+                          WHERE s.employee_id = a.employee_id
+                            AND s.skill IN (SELECT jsonb_object_keys(%(skills)s::jsonb))) DESC,
+                         e.extension
+                LIMIT 1
+                FOR UPDATE OF a SKIP LOCKED"""),
+            {"busy": list(busy_extensions), "skills": Jsonb(dict(skills))}).fetchone()
+        if agent is None:
+            return None
+        conn.execute("UPDATE agents SET entry_id = %s, entry_state = 'offered' "
+                     "WHERE employee_id = %s", (entry_id, agent[0]))
+        conn.execute("""UPDATE queue_entries SET status = 'offered', agent_id = %s,
+                        offers = offers + 1, seen_at = now() WHERE id = %s""",
+                     (agent[0], entry_id))
+    return Offer(entry_id, agent[0], agent[1], agent[2])
+
+
+def touch(conn: psycopg.Connection, entry_id: int) -> None:
+    """The caller's node is alive and the caller still waiting (see STALE_SECONDS)."""
+    conn.execute("UPDATE queue_entries SET seen_at = now() WHERE id = %s", (entry_id,))
+
+
+def release(conn: psycopg.Connection, offer: Offer, pause_s: int) -> None:
+    """The agent did not take the offer: the caller waits again (in their old place), the
+    agent is skipped for ``pause_s``."""
+    with conn.transaction():
+        conn.execute("""UPDATE agents SET entry_id = NULL, entry_state = NULL,
+                        ready_after = now() + make_interval(secs => %s)
+                        WHERE employee_id = %s AND entry_id = %s""",
+                     (pause_s, offer.agent_id, offer.entry_id))
+        conn.execute("""UPDATE queue_entries SET status = 'waiting', agent_id = NULL,
+                        seen_at = now() WHERE id = %s AND status = 'offered'""",
+                     (offer.entry_id,))
+
+
+def answered(conn: psycopg.Connection, offer: Offer) -> None:
+    with conn.transaction():
+        conn.execute("UPDATE agents SET entry_state = 'talking' WHERE employee_id = %s "
+                     "AND entry_id = %s", (offer.agent_id, offer.entry_id))
+        conn.execute("""UPDATE queue_entries SET status = 'answered', answered_at = now(),
+                        left_at = now() WHERE id = %s""", (offer.entry_id,))
+
+
+def finished(conn: psycopg.Connection, offer: Offer, wrap_up_s: int) -> None:
+    """The conversation is over: the agent wraps up, then is idle (and last in line)."""
+    with conn.transaction():
+        conn.execute("""UPDATE agents SET entry_id = NULL, entry_state = NULL,
+                        ready_after = now() + make_interval(secs => %s),
+                        idle_since = now() + make_interval(secs => %s)
+                        WHERE employee_id = %s AND entry_id = %s""",
+                     (wrap_up_s, wrap_up_s, offer.agent_id, offer.entry_id))
+        conn.execute("UPDATE queue_entries SET ended_at = now() WHERE id = %s",
+                     (offer.entry_id,))
+
+
+def leave(conn: psycopg.Connection, entry_id: int, status: str, reason: str | None = None) -> None:
+    """The caller stopped waiting without an agent: ``abandoned`` (hung up) or ``overflow``
+    (max wait, full, a key): any offer in progress is withdrawn."""
+    assert status in ("abandoned", "overflow")
+    with conn.transaction():
+        conn.execute("""UPDATE agents SET entry_id = NULL, entry_state = NULL
+                        WHERE entry_id = %s AND entry_state = 'offered'""", (entry_id,))
+        conn.execute("""UPDATE queue_entries SET status = %s, reason = %s, left_at = now(),
+                        ended_at = now(), agent_id = CASE WHEN status = 'offered' THEN NULL
+                                                          ELSE agent_id END
+                        WHERE id = %s AND status = ANY(%s)""",
+                     (status, reason, entry_id, list(LIVE)))
+
+
+def expire_stale(conn: psycopg.Connection, queue: str) -> int:
+    """Entries whose node vanished (no look for an agent in 4 x STALE_SECONDS) are closed as
+    abandoned, and an agent they held is freed."""
+    rows = conn.execute(
+        """UPDATE queue_entries SET status = 'abandoned', reason = 'node lost',
+               left_at = seen_at, ended_at = seen_at
+           WHERE queue = %s AND status = ANY(%s)
+             AND seen_at < now() - make_interval(secs => %s)
+           RETURNING id""", (queue, list(LIVE), 4 * STALE_SECONDS)).fetchall()
+    if rows:
+        conn.execute("UPDATE agents SET entry_id = NULL, entry_state = NULL "
+                     "WHERE entry_id = ANY(%s)", ([r[0] for r in rows],))
+    return len(rows)
+
+
+def staffed_agents(conn: psycopg.Connection, skills: Mapping[str, int]) -> int:
+    """Agents who can serve the queue and are at work (available or busy on a call): the
+    expected wait divides by them."""
+    row = conn.execute(
+        _q("""SELECT count(*) FROM agents a LEFT JOIN presence p ON p.employee_id = a.employee_id
+            WHERE {available} IN ('available', 'on_call') AND {has_skills}"""),
+        {"skills": Jsonb(dict(skills))}).fetchone()
+    return int(row[0]) if row else 0
+
+
+def average_handle_seconds(conn: psycopg.Connection, queue: str, default: float,
+                           min_calls: int = 5, days: int = 7) -> float:
+    """Mean talk time of the queue's answered calls in the last ``days`` (``default`` until
+    there are ``min_calls`` of them)."""
+    row = conn.execute(
+        """SELECT count(*), avg(extract(epoch FROM ended_at - answered_at))
+           FROM queue_entries WHERE queue = %s AND status = 'answered'
+             AND ended_at IS NOT NULL AND entered_at > now() - make_interval(days => %s)""",
+        (queue, days)).fetchone()
+    if not row or row[0] < min_calls or row[1] is None:
+        return default
+    return float(row[1])
+
+
+def request_callback(conn: psycopg.Connection, queue: str, entry_id: int | None, number: str,
+                     customer_id: int | None) -> int:
+    row = conn.execute(
+        """INSERT INTO queue_callbacks (queue, entry_id, number, customer_id)
+           VALUES (%s, %s, %s, %s) RETURNING id""",
+        (queue, entry_id, number, customer_id)).fetchone()
+    assert row is not None
+    return row[0]
+
+
+@dataclass(frozen=True)
+class Callback:
+    id: int
+    queue: str
+    number: str
+    customer: str | None
+    requested_at: dt.datetime
+
+
+def open_callbacks(conn: psycopg.Connection, queue: str | None = None) -> list[Callback]:
+    rows = conn.execute(
+        """SELECT cb.id, cb.queue, cb.number, c.name, cb.requested_at
+           FROM queue_callbacks cb LEFT JOIN customers c ON c.id = cb.customer_id
+           WHERE cb.done_at IS NULL AND (%s::text IS NULL OR cb.queue = %s)
+           ORDER BY cb.requested_at""", (queue, queue)).fetchall()
+    return [Callback(*r) for r in rows]
+
+
+def callback_done(conn: psycopg.Connection, callback_id: int, by: str) -> bool:
+    cur = conn.execute("UPDATE queue_callbacks SET done_at = now(), done_by = %s "
+                       "WHERE id = %s AND done_at IS NULL", (by, callback_id))
+    return cur.rowcount == 1
+
+
+# -- live figures and history ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Live:
+    queue: str
+    waiting: int
+    longest_wait_s: float
+    average_wait_s: float | None  # of today's callers who left the queue
+    service_level: float | None  # today, 0..1
+    answered: int  # today
+    abandoned: int  # today
+    agents_available: int
+    agents_busy: int  # offered, talking, or on another call
+    agents_wrap_up: int
+
+
+def live(conn: psycopg.Connection, queue: str, skills: Mapping[str, int],
+         threshold_s: float, busy_extensions: Sequence[str] = (),
+         since: dt.datetime | None = None) -> Live:
+    """The wallboard figures of one queue now (today: since local midnight unless ``since``)."""
+    from ivr_app.queue.figures import figures
+
+    since = since or dt.datetime.now().astimezone().replace(hour=0, minute=0, second=0,
+                                                            microsecond=0)
+    row = conn.execute(
+        """SELECT count(*), COALESCE(max(extract(epoch FROM now() - entered_at)), 0)
+           FROM queue_entries WHERE queue = %s AND status = ANY(%s)
+             AND seen_at > now() - make_interval(secs => %s)""",
+        (queue, list(LIVE), STALE_SECONDS)).fetchone()
+    assert row is not None
+    waiting, longest = int(row[0]), float(row[1])
+    today = entries(conn, since, dt.datetime.now(dt.UTC), queue)
+    f = figures(today, threshold_s)
+    left = [e for e in today if e.outcome != "waiting"]
+    avg_wait = sum(e.wait_s for e in left) / len(left) if left else None
+    agents = conn.execute(
+        _q("""SELECT
+              count(*) FILTER (WHERE a.entry_id IS NULL AND a.ready_after <= now()
+                               AND {available} = 'available'
+                               AND NOT (e.extension = ANY(%(busy)s))),
+              count(*) FILTER (WHERE a.entry_id IS NOT NULL
+                               OR (e.extension = ANY(%(busy)s))),
+              count(*) FILTER (WHERE a.entry_id IS NULL AND a.ready_after > now()
+                               AND NOT (e.extension = ANY(%(busy)s)))
+            FROM agents a JOIN employees e ON e.id = a.employee_id
+            LEFT JOIN presence p ON p.employee_id = a.employee_id
+            WHERE {has_skills}"""),
+        {"busy": list(busy_extensions), "skills": Jsonb(dict(skills))}).fetchone()
+    assert agents is not None
+    return Live(queue, waiting, longest, avg_wait, f.service_level, f.answered, f.abandoned,
+                int(agents[0]), int(agents[1]), int(agents[2]))
+
+
+def entries(conn: psycopg.Connection, start: dt.datetime, end: dt.datetime,
+            queue: str | None = None) -> list[Entry]:
+    """Every entry that came into the queue(s) in [start, end), as the report counts them."""
+    rows = conn.execute(
+        """SELECT q.queue, q.entered_at,
+                  CASE WHEN q.status IN ('waiting', 'offered') THEN 'waiting'
+                       ELSE q.status END,
+                  extract(epoch FROM COALESCE(q.answered_at, q.left_at, now()) - q.entered_at),
+                  e.extension || ' ' || e.name,
+                  COALESCE(extract(epoch FROM q.ended_at - q.answered_at), 0)
+           FROM queue_entries q LEFT JOIN employees e ON e.id = q.agent_id
+           WHERE q.entered_at >= %s AND q.entered_at < %s
+             AND (%s::text IS NULL OR q.queue = %s)
+           ORDER BY q.entered_at""", (start, end, queue, queue)).fetchall()
+    return [Entry(r[1], r[2], float(r[3]), r[4] if r[2] == "answered" else None,
+                  float(r[5]) if r[2] == "answered" else 0.0, queue=r[0]) for r in rows]

@@ -1,0 +1,320 @@
+"""A caller waiting in a hold queue, as they live it:
+
+    enter (full? -> on_full)
+    music; now and every announce_every_seconds: "you are caller number 3, your expected
+        waiting time is about 4 minutes" spoken over the music (uuid_displace ... mux)
+    a key (voicemail, callback)          -> leave, that way
+    max wait                             -> leave, on_max_wait
+    an agent is free and it is our turn  -> the announcement stops at once, the music too,
+        the agent's phones ring (follow-me) while the caller keeps hearing the music; no
+        answer: back to waiting, in the same place; answer: the conversation
+    hang up                              -> abandoned
+
+The queue's state is in PostgreSQL (ivr_app/db/queues.py), so nodes share a queue. A database
+outage never drops the caller: entering fails over to on_full's way (voicemail by default),
+and a caller already waiting keeps waiting until max wait.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from typing import Any, Protocol
+
+import gevent
+import gevent.event
+import gevent.queue
+
+from ivr_app.db import queues as qdb
+from ivr_app.db.customers import CustomerCard
+from ivr_app.db.employees import EmployeeRef
+from ivr_app.esl.call import Call
+from ivr_app.esl.errors import CallEnded, CommandFailed
+from ivr_app.esl.events import Event
+from ivr_app.handlers.context import HandlerContext
+from ivr_app.presence.model import Action as PresenceAction
+from ivr_app.presence.model import Decision
+from ivr_app.queue.order import expected_wait_minutes
+from ivr_app.queue.spec import Exit, QueueSpec
+
+ANSWERED = None  # what QueueWait.run returns when an agent took the call
+
+
+class Flow(Protocol):
+    """What the queue needs from the IVR flow that sent the caller here."""
+
+    call: Call
+    ctx: HandlerContext
+    card: CustomerCard | None
+    language: str
+    employee: EmployeeRef | None
+    employee_answered: bool
+    outcome: str
+
+    @property
+    def log(self) -> Any: ...
+    def caller_number(self) -> str: ...
+    def presence_decision(self, extension: str, employee: EmployeeRef | None) -> Decision: ...
+    def dial_for(self, decision: Decision, extension: str) -> Any: ...
+    def offer_screen_pop(self, extension: str) -> None: ...
+
+
+class QueueWait:
+    def __init__(self, flow: Flow, spec: QueueSpec):
+        self.flow, self.spec = flow, spec
+        self.call, self.ctx = flow.call, flow.ctx
+        self.log = flow.log.bind(queue=spec.name)
+        self.entry: qdb.Entered | None = None
+        self.music: gevent.event.AsyncResult | None = None
+        self.announcement: str | None = None  # the file now displaced over the music
+        self.announced: list[tuple[int, int | None]] = []  # (position, minutes) as spoken
+
+    # -- the call flow -------------------------------------------------------------------------
+
+    def run(self) -> Exit | None:
+        """Wait until an agent took the call (None) or the caller goes another way (an Exit)."""
+        self.entry = self.enter()
+        if self.entry is None:
+            return self.spec.on_full
+        try:
+            return self.wait()
+        except CallEnded:
+            self.leave("abandoned", "caller hung up")
+            raise
+        finally:
+            self.stop_hold()
+
+    def enter(self) -> qdb.Entered | None:
+        card, spec = self.flow.card, self.spec
+        failed = object()
+        entered = self.ctx.db("queue enter", lambda c: qdb.enter(
+            c, spec.name, spec.skills, call_uuid=self.call.uuid, node=self.ctx.config.node_name,
+            caller_number=self.flow.caller_number(), customer_id=card.id if card else None,
+            vip=bool(card and card.vip),
+            manager_extension=card.manager_extension if card else None,
+            max_length=spec.max_length), failed, self.log)
+        if entered is failed:
+            self.log.error("queue unavailable (database): the caller goes the on_full way",
+                           to=spec.on_full.action)
+            return None
+        if entered is None:
+            self.log.info("queue full", max_length=spec.max_length, to=spec.on_full.action)
+            return None
+        assert isinstance(entered, qdb.Entered)
+        self.log.info("queued", position=entered.position, waiting=entered.waiting,
+                      entry_id=entered.entry_id)
+        return entered
+
+    def wait(self) -> Exit | None:
+        spec = self.spec
+        interval = self.ctx.config.queue.dispatch_interval_seconds
+        started = time.monotonic()
+        deadline = started + spec.max_wait_seconds
+        next_announcement = started  # the first one at once
+        self.start_music()
+        while True:
+            if self.call.ended:
+                raise CallEnded(self.call.uuid, self.call.hangup_cause)
+            key = self.key_pressed()
+            if key is not None:
+                self.stop_hold()
+                self.leave("overflow", f"key {key}: {spec.keys[key]}")
+                return Exit(spec.keys[key])
+            now = time.monotonic()
+            if now >= deadline:
+                self.stop_hold()
+                self.leave("overflow", "max wait")
+                self.log.info("max wait reached", waited_s=round(now - started, 1),
+                              to=spec.on_max_wait.action)
+                return spec.on_max_wait
+            if spec.announce_every_seconds and now >= next_announcement:
+                self.announce()
+                next_announcement = now + spec.announce_every_seconds
+            offer = self.claim()
+            if offer is not None:
+                if self.connect(offer):
+                    return ANSWERED
+                self.start_music()
+                continue
+            pause = min(interval, max(0.0, deadline - time.monotonic()))
+            if spec.announce_every_seconds:
+                pause = min(pause, max(0.0, next_announcement - time.monotonic()))
+            self.sleep(pause)
+
+    # -- hold: music and announcements ---------------------------------------------------------
+
+    def start_music(self) -> None:
+        self.call.set("playback_terminators", "none")  # keys are read from the events
+        self.music = self.call.start_playback(self.spec.music)
+
+    def stop_hold(self) -> None:
+        """The announcement first (a displace outlives a break and a bridge: left running, it
+        would go on over the agent's voice), then the music."""
+        if self.announcement is not None:
+            with contextlib.suppress(CallEnded):
+                self.call.stop_displace(self.announcement)
+            self.announcement = None
+        music, self.music = self.music, None
+        if music is not None and not music.ready() and not self.call.ended:
+            with contextlib.suppress(CallEnded, CommandFailed):
+                self.call.break_()
+                music.get(timeout=5.0)
+
+    def announce(self) -> None:
+        spec = self.spec
+        assert self.entry is not None
+        entry_id = self.entry.entry_id
+        pos, _waiting = self.ctx.db("queue position", lambda c: qdb.position(
+            c, spec.name, entry_id), (0, 0), self.log)
+        if pos <= 0:
+            return
+        minutes = None
+        files: list[str] = []
+        if spec.announce_position:
+            files += self.prompt_files("queue_position") + self.say(pos)
+        if spec.announce_wait:
+            agents, handle = self.ctx.db("queue expected wait", lambda c: (
+                qdb.staffed_agents(c, spec.skills),
+                qdb.average_handle_seconds(c, spec.name, spec.handle_seconds)),
+                (0, float(spec.handle_seconds)), self.log)
+            minutes = expected_wait_minutes(pos, agents, handle)
+            if minutes is not None:
+                files += self.prompt_files("queue_wait") + self.say(minutes) + \
+                    self.prompt_files("queue_minutes")
+        if spec.keys:
+            files += self.prompt_files("queue_options")
+        if not files:
+            return
+        path = "file_string://" + "!".join(files)
+        if self.announcement is not None:
+            self.call.stop_displace(self.announcement)
+            self.announcement = None
+        try:
+            self.call.displace(path, mux=True)
+        except CommandFailed as exc:
+            self.log.warning("announcement not played", error=str(exc))
+            return
+        self.announcement = path
+        self.announced.append((pos, minutes))
+        self.log.info("announced", position=pos, expected_minutes=minutes)
+
+    def prompt_files(self, name: str) -> list[str]:
+        menus = self.ctx.menus
+        if menus is None or name not in menus.prompts:
+            return []
+        return [self.ctx.prompt(name, self.flow.language)]
+
+    def say(self, number: int) -> list[str]:
+        """The number as FreeSWITCH's say module speaks it (say_string), as files."""
+        language = self.flow.language
+        try:
+            files = self.call.say_string(str(number), language=language)
+        except CommandFailed:
+            language = "en"  # no say module for the caller's language: English digits
+            files = self.call.say_string(str(number), language=language)
+        directory = self.ctx.config.queue.say_dir(language)
+        if directory:
+            files = [f if f.startswith("/") else f"{directory.rstrip('/')}/{f}" for f in files]
+        return files
+
+    # -- keys and time -------------------------------------------------------------------------
+
+    def key_pressed(self) -> str | None:
+        """The first key the caller pressed that means something here (others are logged)."""
+        while True:
+            try:
+                digit = self.call.dtmf.get_nowait()
+            except gevent.queue.Empty:
+                return None
+            if digit in self.spec.keys:
+                return digit
+            self.log.info("key ignored while waiting", digit=digit)
+
+    def sleep(self, seconds: float) -> None:
+        """Wait up to ``seconds``; a key press ends the wait at once."""
+        with contextlib.suppress(gevent.queue.Empty):
+            self.call.dtmf.peek(timeout=seconds)
+
+    # -- agents --------------------------------------------------------------------------------
+
+    def claim(self) -> qdb.Offer | None:
+        assert self.entry is not None
+        entry_id, spec = self.entry.entry_id, self.spec
+        busy = self.ctx.busy_extensions()
+        return self.ctx.db("queue claim", lambda c: qdb.claim(
+            c, spec.name, entry_id, spec.skills, busy), None, self.log)
+
+    def connect(self, offer: qdb.Offer) -> bool:
+        """Ring the offered agent's phones; True when they took the call (and it is over)."""
+        spec, flow = self.spec, self.flow
+        log = self.log.bind(agent=offer.extension, entry_id=offer.entry_id)
+        self.stop_hold()  # at once: never a prompt under the agent's "hello"
+        employee = EmployeeRef(offer.agent_id, offer.extension, offer.name,
+                               f"user/{offer.extension}")
+        decision = flow.presence_decision(offer.extension, employee)
+        if decision.action is not PresenceAction.RING or not decision.devices:
+            log.info("agent's presence does not ring for this call", why=decision.why)
+            self.release(offer)
+            return False
+        cap = spec.agent_ring_seconds
+        decision = dataclasses.replace(decision, devices=tuple(
+            dataclasses.replace(d, ring_timeout_s=min(d.ring_timeout_s, cap))
+            for d in decision.devices))
+        dial = flow.dial_for(decision, offer.extension)
+        if dial is None:
+            self.release(offer)
+            return False
+        flow.offer_screen_pop(offer.extension)
+        # the caller keeps hearing the queue's music while the agent's phones ring
+        self.call.set("transfer_ringback", spec.music)
+        answered_at: list[float] = []
+        marking: list[gevent.Greenlet] = []
+
+        def on_bridge(_event: Event) -> None:  # the agent answered: no longer waiting
+            if not answered_at:
+                answered_at.append(time.monotonic())
+                marking.append(gevent.spawn(self.ctx.db, "queue answered",
+                                            lambda c: qdb.answered(c, offer), None, log))
+
+        self.call.on("CHANNEL_BRIDGE", on_bridge)
+        log.info("offering the call to an agent")
+        try:
+            outcome = self.call.bridge(dial)
+        except CallEnded:
+            gevent.joinall(marking)
+            if answered_at:  # the caller hung up during the conversation: it was answered
+                self.finish(offer, log)
+                raise
+            self.release(offer)
+            raise
+        gevent.joinall(marking)
+        if outcome.answered or answered_at:
+            if not answered_at:
+                self.ctx.db("queue answered", lambda c: qdb.answered(c, offer), None, log)
+            self.finish(offer, log)
+            flow.employee = employee
+            flow.employee_answered = True
+            flow.outcome = f"{spec.name} answered by {offer.extension}"
+            return True
+        log.info("agent did not answer", cause=outcome.cause,
+                 pause_s=spec.no_answer_pause_seconds)
+        self.release(offer)
+        return False
+
+    def finish(self, offer: qdb.Offer, log: Any) -> None:
+        wrap = self.spec.wrap_up_seconds
+        self.ctx.db("queue finished", lambda c: qdb.finished(c, offer, wrap), None, log)
+        log.info("queue call over", wrap_up_s=wrap)
+
+    def release(self, offer: qdb.Offer) -> None:
+        pause = self.spec.no_answer_pause_seconds
+        self.ctx.db("queue release", lambda c: qdb.release(c, offer, pause), None, self.log)
+
+    def leave(self, status: str, reason: str) -> None:
+        if self.entry is None:
+            return
+        entry_id = self.entry.entry_id
+        self.ctx.db("queue leave", lambda c: qdb.leave(c, entry_id, status, reason), None,
+                    self.log)
+        self.log.info("left the queue", status=status, reason=reason)
