@@ -172,3 +172,11 @@ def summary(db, uuid):
 
 def ended(ch):
     wait_until(lambda: ch.destroyed.is_set(), timeout=15, what="the end of the call")
+
+
+def hang_up_in_voicemail(fs, ch, what="voicemail"):
+    """The call reaches voicemail; the caller hangs up without a message (under the minimum)."""
+    wait_until(lambda: ch.vars.get("current_application") == "voicemail", timeout=10,
+               what=what)
+    fs.caller_hangs_up(ch.uuid)
+    ended(ch)

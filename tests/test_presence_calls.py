@@ -15,7 +15,7 @@ from ivr_app.db import presence as presence_db
 from ivr_app.presence.model import State
 from ivr_app.testing.fakeswitch.originate import NEVER_ANSWERS, VOICEMAIL, FarEnd
 from ivr_app.testing.waiting import wait_until
-from tests.ivr_harness import EMILY, IVAN, at_menu, call, ended, row
+from tests.ivr_harness import EMILY, IVAN, at_menu, call, ended, hang_up_in_voicemail, row
 
 ANNA_MOBILE = "sofia/gateway/pstn/+79161110001"
 ANNA_HOME = "sofia/gateway/pstn/+74955550001"
@@ -59,14 +59,6 @@ def dial_extension(fs, extension, number=EMILY, name="Emily Clark"):
     at_menu(fs, ch, 1)
     fs.press(ch.uuid, f"{extension}#")
     return ch
-
-
-def hang_up_in_voicemail(fs, ch, what="voicemail"):
-    """The call reaches voicemail; the caller hangs up without a message (under the minimum)."""
-    wait_until(lambda: ch.vars.get("current_application") == "voicemail", timeout=10,
-               what=what)
-    fs.caller_hangs_up(ch.uuid)
-    ended(ch)
 
 
 def meeting_rules(db):

@@ -113,7 +113,7 @@ class Call:
             self._mark_hung_up(event.get("Hangup-Cause"))
             self._complete.set()
             gevent.spawn(self._fail_waiters, CallEnded(self.uuid, self.hangup_cause))
-        for listener in self._listeners.get(name, ()) + self._listeners.get("*", ()):
+        for listener in [*self._listeners.get(name, ()), *self._listeners.get("*", ())]:
             try:
                 listener(event)
             except Exception:

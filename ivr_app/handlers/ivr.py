@@ -382,7 +382,9 @@ class IvrFlow:
         menus = self.ctx.menus
         assert menus is not None
         spec = menus.queues[name]
-        self.route = f"queue {name}"
+        # a caller moved on from another queue keeps that in the route
+        self.route = f"{self.route} -> queue {name}" if self.route.startswith("queue ") \
+            else f"queue {name}"
         self.outcome = f"queued in {name}"
         rec = self.ctx.recording
         if rec is not None and rec.policy.for_route(self.route):
@@ -391,10 +393,10 @@ class IvrFlow:
         if way is None:  # an agent took it and the conversation is over
             self.call.hangup("NORMAL_CLEARING")
             raise Done
-        self.route = f"{self.route} -> {way.action}" + (f" {way.target}" if way.target else "")
         if way.action == "queue" and way.target:
             self.to_queue(way.target)
         elif way.action == "callback":
+            self.route = f"{self.route} -> callback"
             self.request_callback(spec)
         elif way.action == "hangup":
             self.call.hangup("NORMAL_CLEARING")

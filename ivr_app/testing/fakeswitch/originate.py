@@ -125,6 +125,7 @@ class Originator:
     def __init__(self, switch: FakeSwitch):
         self.switch = switch
         self.far_ends: dict[str, FarEnd] = {}
+        self.dialled: list[str] = []  # every leg's dial target, in the order they were tried
 
     def far_end(self, target: str, script: FarEnd) -> None:
         """Script the phone reached by dial target ``target`` (``user/1001``, a gateway number)."""
@@ -214,6 +215,7 @@ class Originator:
         delay = float(lvars.get("leg_delay_start") or 0)
         if delay and gevent.wait([cancel], timeout=delay * tf):
             return "LOSE_RACE"
+        self.dialled.append(target)
         if target.startswith("loopback/"):
             return self._loopback_leg(lvars, target, caller, deadline, won, cancel)
         script = self.far_ends.get(target)
