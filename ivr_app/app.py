@@ -37,6 +37,7 @@ from ivr_app.presence.oncall import OnCallTracker
 from ivr_app.presence.publish import PresenceListener
 from ivr_app.presence.voicemail import VoicemailService
 from ivr_app.prompts import PromptStore
+from ivr_app.queue.stats import QueueStatsPublisher
 from ivr_app.recording.service import RecordingService
 from ivr_app.screenpop import ScreenPop
 
@@ -62,6 +63,7 @@ class App:
         self.presence: PresenceListener | None = None
         self.on_call: OnCallTracker | None = None
         self.voicemail: VoicemailService | None = None
+        self.queue_stats: QueueStatsPublisher | None = None
         self.external_legs: collections.Counter[str] = collections.Counter()  # toll-fraud cap
         self.outbound: OutboundServer | None = None
         self._stop = gevent.event.Event()
@@ -99,6 +101,11 @@ class App:
                 self.control, cfg.ivr.voicemail_domain, self.log).start()
             self.on_call = OnCallTracker(self.log, self._on_call_changed).attach(self.control)
             self.voicemail = VoicemailService(cfg, self.pool, self.log).attach(self.control)
+            on_call = self.on_call
+            self.queue_stats = QueueStatsPublisher(
+                lambda: connect(cfg.database, application_name=f"{cfg.node_name}-queue-stats"),
+                self.control, lambda: self.menus.queues if self.menus else {},
+                on_call.busy_extensions, cfg.queue.stats_interval_seconds, self.log).start()
             self.outbound = OutboundServer(cfg.outbound.host, cfg.outbound.port,
                                            self._handle_call, self.log,
                                            max_calls=cfg.outbound.max_calls,
@@ -208,6 +215,8 @@ class App:
             self.recording.stop()  # what is queued goes to PostgreSQL or the spool
         if self.presence is not None:
             self.presence.stop()
+        if self.queue_stats is not None:
+            self.queue_stats.stop()
         if self.control is not None:
             self.control.stop()
         if self.pool is not None:

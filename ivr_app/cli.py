@@ -7,7 +7,6 @@ one line per problem, and turned into the error's exit code. Nothing else calls 
 from __future__ import annotations
 
 import contextlib
-import functools
 import getpass
 import os
 import re
@@ -20,41 +19,12 @@ import click
 
 from ivr_app import config as config_mod
 from ivr_app import logs
-from ivr_app.errors import ConfigError, IvrAppError
+from ivr_app.clikit import Context, pass_ctx
+from ivr_app.clikit import fails_cleanly as _fails_cleanly
+from ivr_app.clikit import table as _table
+from ivr_app.errors import ConfigError
+from ivr_app.queue import commands as queue_commands
 
-
-def _fails_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ConfigError as exc:
-            for line in exc.problems:
-                click.echo(line, err=True)
-            sys.exit(exc.exit_code)
-        except IvrAppError as exc:
-            for line in str(exc).splitlines():
-                click.echo(f"error: {line}", err=True)
-            sys.exit(exc.exit_code)
-
-    return wrapper
-
-
-class Context:
-    """What the group's options give every command; the config is loaded once, on first use."""
-
-    def __init__(self, config_path: str | None):
-        self.config_path = config_path
-        self._config: config_mod.Config | None = None
-
-    @property
-    def config(self) -> config_mod.Config:
-        if self._config is None:
-            self._config = config_mod.load(self.config_path, os.environ)
-        return self._config
-
-
-pass_ctx = click.make_pass_decorator(Context)
 EXTENSION_RE = re.compile(r"[0-9]{2,8}")
 
 
@@ -295,7 +265,6 @@ def dialplan_validate(ctx: Context, site: str | None, directory: str | None) -> 
     """XML, regular expressions, applications (FreeSWITCH's own list when it answers),
     transfer targets. Exit 2 with one line per problem."""
     from ivr_app.dialplan.validate import validate
-    from ivr_app.errors import ConfigError
 
     if directory:
         root = Path(directory)
@@ -739,7 +708,7 @@ def presence_set(ctx: Context, extension: str, state: str | None, until: Any,
 
     from ivr_app.db import presence as presence_db
     from ivr_app.db.pool import connect
-    from ivr_app.errors import ConfigError, NotFound
+    from ivr_app.errors import NotFound
     from ivr_app.phone import to_e164
     from ivr_app.presence.model import State
     from ivr_app.presence.tollfraud import NumberGuard, NumberRefused
@@ -830,10 +799,8 @@ def demo(ctx: Context, data_file: str) -> None:
                        for n, c, v, lang, m, p in held["customers"]]))
 
 
-def _table(header: tuple[str, ...], rows: list[tuple]) -> str:
-    cells = [tuple(str(c) for c in header)] + [tuple(str(c) for c in r) for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-             for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+
+
+# hold queues (ivr_app/queue/commands.py): `queue stats|callbacks|callback-done`, `report queues`
+cli.add_command(queue_commands.queue_group)
+cli.add_command(queue_commands.report_group)

@@ -56,3 +56,10 @@ class FreeSwitchUnavailable(IvrAppError):
 class ChecksumMismatch(IvrAppError):
     code = "checksum-mismatch"
     exit_code = 9
+
+
+class UsageError(IvrAppError):
+    """A command line that cannot mean anything (an empty period, ...)."""
+
+    code = "usage"
+    exit_code = 10
