@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -25,4 +26,13 @@ def test_demo_runs_its_narrated_calls(database_url, db, prompt_cache):
     assert "Ivan Kuznetsov  IVR call: keys none; route vip; 1001 answered" in text
     assert 'hears "You are in a meeting."' in text  # James's *31, confirmed
     assert "route=main/manager -> voicemail 1002" in text  # Emily's second call
+    # the queue: three callers waiting, each told their place; Emily (a customer of the team)
+    # goes ahead of the two strangers; the last asks for a callback
+    assert 'Another caller hears over the music: "You are caller number" 2' in text
+    assert 'Emily Clark hears over the music: "You are caller number" 1' in text
+    assert 'Another caller hears over the music: "You are caller number" 3' in text
+    assert "+15550100302   (unknown)       keys=3      route=queue support -> callback" in text
+    assert "Emily Clark     IVR call: keys main:3; route queue support; support answered by " \
+        "1002" in text
+    assert re.search(r"^support  4        3         0          1 ", text, re.M)
     assert "ivr-app stopped with exit code 0." in text

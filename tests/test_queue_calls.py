@@ -149,6 +149,12 @@ def entry(db, uuid: str):
                          WHERE q.call_uuid = %s""", (uuid,)).fetchone()
 
 
+def settled(db, uuid: str):
+    """The entry once the caller's node has written how it ended (just after the call)."""
+    return wait_until(lambda: (e := entry(db, uuid)) and e[0] not in ("waiting", "offered")
+                      and e, timeout=10, what=f"{uuid} out of the queue")
+
+
 def waiting(db, uuid: str) -> None:
     wait_until(lambda: (e := entry(db, uuid)) and e[0] == "waiting", timeout=10,
                what=f"{uuid} waiting in the queue")
@@ -175,7 +181,7 @@ def test_positions_and_expected_wait_follow_the_callers_ahead_leaving(rig_factor
     positions = [a[0] for a in heard]
     assert positions == sorted(positions, reverse=True)
     assert set(positions) == {3, 2, 1}
-    assert entry(db, first.uuid)[:2] == ("abandoned", "caller hung up")
+    assert settled(db, first.uuid)[:2] == ("abandoned", "caller hung up")
     assert entry(db, third.uuid)[3] == 3  # position at entry
     rig.fs.caller_hangs_up(third.uuid)
     ended(third)
@@ -246,7 +252,7 @@ def test_skill_level_routing_picks_the_only_qualified_agent(rig_factory, db):
     rig.fs.originator.far_end("user/2002", FarEnd(answer_after=1, talk=10))
     caller = rig.caller("billing", "+15550100031")  # billing 3: 2002 only
     ended(caller)
-    status, _reason, agent, _pos, offers = entry(db, caller.uuid)
+    status, _reason, agent, _pos, offers = settled(db, caller.uuid)
     assert (status, agent, offers) == ("answered", "2002", 1)
     # 2001 (idle longer) was never rung
     assert not any(leg.startswith("user/2001") for leg in rig.fs.originator.dialled)
@@ -258,7 +264,7 @@ def test_longest_idle_agent_first_and_a_no_answer_passes_the_call_on(rig_factory
     rig.fs.originator.far_end("user/2002", FarEnd(answer_after=1, talk=10))
     caller = rig.caller("support", "+15550100041")
     ended(caller)
-    status, _reason, agent, _pos, offers = entry(db, caller.uuid)
+    status, _reason, agent, _pos, offers = settled(db, caller.uuid)
     assert (status, agent, offers) == ("answered", "2002", 2)
     rung = [leg for leg in rig.fs.originator.dialled if leg.startswith("user/200")]
     assert rung[:2] == ["user/2001", "user/2002"]  # the longest idle was offered it first
@@ -275,11 +281,11 @@ def test_abandon_max_wait_and_keys(rig_factory, db):
     waiting(db, gone.uuid)
     rig.fs.caller_hangs_up(gone.uuid)
     ended(gone)
-    assert entry(db, gone.uuid)[:2] == ("abandoned", "caller hung up")
+    assert settled(db, gone.uuid)[:2] == ("abandoned", "caller hung up")
 
     patient = rig.caller("sales", "+15550100052")  # max wait 5 s, then 1002's voicemail
     hang_up_in_voicemail(rig.fs, patient, "voicemail after the max wait")
-    assert entry(db, patient.uuid)[:2] == ("overflow", "max wait")
+    assert settled(db, patient.uuid)[:2] == ("overflow", "max wait")
     assert row_route(db, patient.uuid) == "queue sales -> voicemail 1002"
 
     callback = rig.caller("support", EMILY)
@@ -287,7 +293,7 @@ def test_abandon_max_wait_and_keys(rig_factory, db):
     rig.fs.press(callback.uuid, "7")  # means nothing here: ignored, still waiting
     rig.fs.press(callback.uuid, "2")
     ended(callback)
-    assert entry(db, callback.uuid)[:2] == ("overflow", "key 2: callback")
+    assert settled(db, callback.uuid)[:2] == ("overflow", "key 2: callback")
     requested = db.execute("""SELECT cb.queue, cb.number, c.name FROM queue_callbacks cb
                               JOIN customers c ON c.id = cb.customer_id""").fetchall()
     assert requested == [("support", EMILY, "Emily Clark")]

@@ -3,12 +3,16 @@
 Throwaway PostgreSQL (started by the Makefile through ivr_app.testing.pgcluster), the demo
 data loaded, the IVR's text prompts rendered (espeak-ng), the FreeSWITCH simulator in this
 process playing the outside world, and the real service, ``ivr-app serve``, as a separate
-process talking to it over TCP. Three scripted calls follow:
+process talking to it over TCP. Scripted calls follow:
 
 1. an unknown caller presses a wrong key, then nothing, then 0 for the operator;
 2. Emily Clark, a known customer, presses 2 and reaches her account manager;
 3. Ivan Kuznetsov, a VIP, skips the menu and rings his account manager directly, whose desk
-   gets a screen pop.
+   gets a screen pop;
+4. James sets himself "in a meeting" with *31, and Emily's next call goes to his voicemail;
+5. the support queue: three callers wait while its agents are busy, each hearing their place
+   and expected wait over the music; agents come free and take them in order, the last asks
+   to be called back; then `ivr-app queue callbacks` and `ivr-app report queues`.
 
 What each caller hears and does is printed as it happens, with the service's own log lines;
 the calls rows and the customers' timelines the service wrote are shown at the end.
@@ -22,6 +26,7 @@ monkey.patch_all()
 
 import argparse  # noqa: E402
 import os  # noqa: E402
+import re  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
@@ -68,7 +73,10 @@ class Narrator:
 
     def on_play(self, ch: Channel, path: str) -> None:
         if ch.name.startswith("sofia/external/"):
-            if path.startswith("say:"):
+            if path.startswith("file_string://"):  # an announcement over the music
+                name = ch.profile.get("caller_id_name") or "the caller"
+                say("caller", f"{name} hears over the music: {self.spoken(path)}")
+            elif path.startswith("say:"):
                 say("caller", f"hears ivr-app say {path.split()[-1]}")
             elif path.startswith("silence_stream://"):
                 return
@@ -76,6 +84,22 @@ class Narrator:
                 say("caller", "hears music on hold (in the support queue)")
             else:
                 say("caller", f"hears {self.names.get(path, path)}")
+
+    def spoken(self, path: str) -> str:
+        """file_string://prompt!digits/20.wav!digits/1.wav!... -> "prompt text" 21 ..."""
+        words: list[str] = []
+        number = 0
+        for part in [*path[len("file_string://"):].split("!"), ""]:
+            digit = re.search(r"digits/(\d+)\.wav$", part)
+            if digit:
+                number += int(digit.group(1))
+                continue
+            if number:
+                words.append(str(number))
+                number = 0
+            if part:
+                words.append(self.names.get(part, Path(part).name))
+        return " ".join(words)
 
     def on_event(self, name: str, headers: list[tuple[str, str]]) -> None:
         h = dict(headers)
@@ -119,8 +143,13 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         # the example menus, around the clock (the demo may run at night)
         menus_file = Path(tmp) / "menus.yaml"
+        # the queue's announcements and wrap-up in demo time
         menus_file.write_text((ROOT / "config" / "menus.example.yaml").read_text()
-                              .replace("    hours: office\n", ""))
+                              .replace("    hours: office\n", "")
+                              .replace("announce_every_seconds: 30",
+                                       f"announce_every_seconds: {max(1, round(12 * tf))}")
+                              .replace("wrap_up_seconds: 10",
+                                       f"wrap_up_seconds: {round(4 * tf)}"))
         cfg = Path(tmp) / "ivr-app.yaml"
         out_port = free_port()
         fs = FakeSwitch(time_factor=tf)
@@ -194,9 +223,20 @@ def main(argv: list[str]) -> int:
             fs.caller_hangs_up(ch.uuid)
             ended(ch)
 
-            print("\n== 10. what ivr-app wrote ==", flush=True)
-            wait_until(lambda: rows_done(db_url, 4), timeout=20, what="calls rows")
+            print("\n== 10. the support queue: Anna is busy, James in his meeting, three "
+                  "callers wait ==", flush=True)
+            queue_scene(fs)
+
+            print("\n== 11. what ivr-app wrote ==", flush=True)
+            wait_until(lambda: rows_done(db_url, 8), timeout=20, what="calls rows")
             show(db_url)
+            print("\n$ ivr-app queue callbacks", flush=True)
+            subprocess.run([ivr_app, "--config", str(cfg), "queue", "callbacks"], check=True)
+            today = time.strftime("%Y-%m-%d")
+            tomorrow = time.strftime("%Y-%m-%d", time.localtime(time.time() + 86400))
+            print(f"\n$ ivr-app report queues --from {today} --to {tomorrow}", flush=True)
+            subprocess.run([ivr_app, "--config", str(cfg), "report", "queues", "--from", today,
+                            "--to", tomorrow], check=True)
         finally:
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(timeout=30)
@@ -204,6 +244,53 @@ def main(argv: list[str]) -> int:
             fs.stop()
     print(f"\nivr-app stopped with exit code {code}.", flush=True)
     return 0 if code == 0 else 1
+
+
+def queue_scene(fs: FakeSwitch) -> None:
+    """Dmitry reaches Anna (support) and keeps her busy; James is in his meeting. Three more
+    callers press 3 for support and wait, each hearing their place over the music; Emily, a
+    customer of the support team's James, goes ahead of the strangers. James comes back (*30)
+    and takes Emily; Dmitry hangs up and Anna, after her wrap-up, takes the next caller; the
+    last one, now first in line, asks to be called back."""
+    fs.originator.far_end("user/1001", FarEnd(answer_after=1.0, talk=None))
+    fs.originator.far_end("user/1002", FarEnd(answer_after=1.0, talk=None))
+    dmitry = place(fs, "+78127654321", "Dmitry Orlov")
+    keys_at_menu(fs, dmitry, ["3"])
+    wait_until(lambda: dmitry.other is not None, timeout=60, what="Dmitry talking to Anna")
+    waiting = []
+    for number, name in (("+15550100301", "A caller"), ("+15550100302", "Another caller"),
+                         ("+442071234567", "Emily Clark")):
+        ch = place(fs, number, name)
+        keys_at_menu(fs, ch, ["3"])
+        wait_until(lambda ch=ch: announced(fs, ch), timeout=60, what="the first announcement")
+        waiting.append(ch)
+    first, second, emily = waiting
+    # both strangers hear their place again, now behind Emily
+    heard = [announced(fs, first), announced(fs, second)]
+    wait_until(lambda: announced(fs, first) > heard[0] and announced(fs, second) > heard[1],
+               timeout=60, what="the next announcements")
+    say("james", "dials *30: available again")
+    star = fs.place_call("*30", context="default", caller_id_number="1002",
+                         caller_id_name="James Wilson")
+    ended(star)
+    wait_until(lambda: emily.other is not None, timeout=60, what="Emily talking to James")
+    say("caller", "Dmitry Orlov says goodbye")
+    fs.caller_hangs_up(dmitry.uuid)
+    wait_until(lambda: first.other is not None, timeout=60, what="the next caller with Anna")
+    heard = announced(fs, second)
+    wait_until(lambda: announced(fs, second) > heard, timeout=60, what="first in line")
+    gevent.sleep(2 * fs.time_factor)
+    fs.press(second.uuid, "2")
+    ended(second)
+    for ch, name in ((first, "A caller"), (emily, "Emily Clark")):
+        gevent.sleep(2 * fs.time_factor)
+        say("caller", f"{name} says goodbye")
+        fs.caller_hangs_up(ch.uuid)
+        ended(ch)
+
+
+def announced(fs: FakeSwitch, ch: Channel) -> int:
+    return sum(1 for d in fs.displaced if d.uuid == ch.uuid)
 
 
 def place(fs: FakeSwitch, number: str, name: str) -> Channel:

@@ -64,6 +64,8 @@ def start(ch: Channel, path: str, limit_s: int, flags: str) -> bool:
         _end(ch, path, how)
 
     ch.displacing[path] = (record, gevent.spawn(run))
+    for observe in ch.switch.play_observers:  # in-process narration, never on the wire
+        observe(ch, path)
     if not ch.on_teardown.count(_teardown):
         ch.on_teardown.append(_teardown)
     return True
