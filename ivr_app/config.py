@@ -318,7 +318,7 @@ _EXAMPLE_SITE = str(Path(__file__).resolve().parents[1] / "dialplan" / "site.exa
 class QueueConfig:
     dispatch_interval_seconds: float = setting(
         0.5, Float(0.05, 10.0), "how often a waiting caller's node looks for a free agent "
-                                "(also woken at once when an agent on this node frees up)")
+                                "(a key press is acted on at once)")
     say_sounds_dirs: str = setting(
         "", Str(allow_empty=True, pattern=r"([a-z]{2}=/\S+)(\s+[a-z]{2}=/\S+)*",
                 message="must be blank-separated language=/absolute/dir pairs"),

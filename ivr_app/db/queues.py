@@ -1,17 +1,17 @@
 """The hold queues' shared state in PostgreSQL: entries, agents, offers, history.
 
 Several ivr-app nodes serve one queue. The rule that keeps them from offering one caller to two
-agents, or one agent two callers, is a single transaction (:func:`claim`) that locks the
-caller's entry and the chosen agent's row with ``FOR UPDATE SKIP LOCKED``: a row another node is
-deciding about is skipped, never waited for, and what is committed (the entry ``offered``, the
-agent's ``entry_id``) is what every other node's next look sees. ``agents.entry_id`` is also
-unique, so even a bug elsewhere could not give one agent two callers.
+agents, or one agent two callers, is a single transaction (:func:`claim`) run only by the
+caller's own flow (so a caller is never offered twice) that locks the chosen agent's row with
+``FOR UPDATE SKIP LOCKED``: an agent another node is deciding about is skipped, never waited
+for, and what is committed (the entry ``offered``, the agent's ``entry_id``) is what every other
+node's next look sees. ``agents.entry_id`` is also unique, so even a bug elsewhere could not give
+one agent two callers.
 
 Order: VIP callers, then callers whose account manager is an agent of the queue ("team"), then
 everyone else; first come first served inside each class (ivr_app/queue/order.py says the same
-in Python). Only the first waiting caller may take an agent; once it is
-offered, the next one is first (two free agents serve the first two callers within one
-dispatch interval).
+in Python). With F agents free, only the first F waiting callers may take one, so nobody
+overtakes a caller ahead and a burst of free agents is filled in one dispatch round.
 """
 
 from __future__ import annotations
@@ -42,11 +42,22 @@ _HAS_SKILLS = """NOT EXISTS (
 
 _RANK = "vip DESC, team DESC, entered_at, id"
 
+# agents free to take a call now (see claim)
+_FREE_AGENTS = ("""
+    FROM agents a
+    JOIN employees e ON e.id = a.employee_id
+    LEFT JOIN presence p ON p.employee_id = a.employee_id
+    WHERE a.entry_id IS NULL AND a.ready_after <= now()
+      AND """ + _AVAILABLE_STATE + """ = 'available'
+      AND NOT (e.extension = ANY(%(busy)s))
+      AND """ + _HAS_SKILLS)
+
 
 def _q(text: str) -> sql.Composed:
     """A query with the shared fragments above filled in (constants; values stay bound)."""
     return sql.SQL(text).format(rank=sql.SQL(_RANK), has_skills=sql.SQL(_HAS_SKILLS),
-                                available=sql.SQL(_AVAILABLE_STATE))
+                                available=sql.SQL(_AVAILABLE_STATE),
+                                free_agents=sql.SQL(_FREE_AGENTS))
 
 
 @dataclass(frozen=True)
@@ -115,48 +126,53 @@ def position(conn: psycopg.Connection, queue: str, entry_id: int) -> tuple[int, 
 
 def claim(conn: psycopg.Connection, queue: str, entry_id: int, skills: Mapping[str, int],
           busy_extensions: Sequence[str] = ()) -> Offer | None:
-    """If this entry is next and an agent is free, offer it to the longest-idle one (the
-    agent row locked FOR UPDATE SKIP LOCKED: another node deciding about that agent right now
-    makes this one take the next agent, or nobody).
+    """If an agent is free for this caller, offer the call to the longest-idle one.
 
     Free: an agent with every skill of the queue at its level, presence ``available`` (or a
     timed state that has run out), not on a call (``busy_extensions``: from channel events),
-    not offered or talking, past wrap-up and any no-answer pause. Ties: the higher level."""
+    not offered or talking, past wrap-up and any no-answer pause.
+
+    For this caller: with F agents free, only the first F waiting callers may take one (a
+    caller never overtakes those ahead; F callers at the front are served in one dispatch
+    round rather than one per round). The agent's row is locked FOR UPDATE SKIP LOCKED, so
+    two callers deciding at once (on any nodes) take two different agents, or one of them
+    none. The longest idle goes to the first in line; ties: the higher skill level."""
+    params = {"me": entry_id, "busy": list(busy_extensions), "skills": Jsonb(dict(skills)),
+              "stale": STALE_SECONDS}
     with conn.transaction():
-        # only this entry's own flow ever locks it, so nobody waits here; touching it also
-        # says this node is alive (a stale entry would block the callers behind it)
-        mine = conn.execute("""UPDATE queue_entries SET seen_at = now()
-                               WHERE id = %s AND status = 'waiting' RETURNING id""",
-                            (entry_id,)).fetchone()
-        if mine is None:
+        me = conn.execute("""SELECT status = 'waiting', seen_at < now() - interval '3 seconds'
+                             FROM queue_entries WHERE id = %s""", (entry_id,)).fetchone()
+        if me is None or not me[0]:
             return None
-        # the head is read without locking it: locking it from every waiting caller's poll
-        # would let SKIP LOCKED hand the head's turn to whoever polled next
-        head = conn.execute(
-            _q("""SELECT id FROM queue_entries
-                WHERE queue = %s AND status = 'waiting'
-                  AND seen_at > now() - make_interval(secs => %s)
-                ORDER BY {rank} LIMIT 1"""),
-            (queue, STALE_SECONDS)).fetchone()
-        if head is None or head[0] != entry_id:
+        if me[1]:  # this node is alive and the caller still waiting (see STALE_SECONDS)
+            conn.execute("UPDATE queue_entries SET seen_at = now() WHERE id = %s", (entry_id,))
+        row = conn.execute(_q("SELECT count(*) {free_agents}"), params).fetchone()
+        free = int(row[0]) if row else 0
+        if free == 0:
             return None
-        agent = conn.execute(
-            _q("""SELECT a.employee_id, e.extension, e.name
-                FROM agents a
-                JOIN employees e ON e.id = a.employee_id
-                LEFT JOIN presence p ON p.employee_id = a.employee_id
-                WHERE a.entry_id IS NULL AND a.ready_after <= now()
-                  AND {available} = 'available'
-                  AND NOT (e.extension = ANY(%(busy)s))
-                  AND {has_skills}
+        # callers ahead of this one (bounded by how many agents are free: the usual case,
+        # far back in a busy queue, stops at the first `free` rows)
+        row = conn.execute(
+            """SELECT count(*) FROM (
+                   SELECT 1 FROM queue_entries q JOIN queue_entries m ON m.id = %(me)s
+                   WHERE q.queue = m.queue AND q.status = 'waiting' AND q.id <> m.id
+                     AND q.seen_at > now() - make_interval(secs => %(stale)s)
+                     AND (NOT q.vip, NOT q.team, q.entered_at, q.id)
+                         < (NOT m.vip, NOT m.team, m.entered_at, m.id)
+                   LIMIT %(free)s) ahead""", {**params, "free": free}).fetchone()
+        ahead = int(row[0]) if row else free
+        if ahead >= free:
+            return None
+        # the k-th caller in line takes the k-th longest-idle agent, so the head gets the
+        # longest idle even when the callers behind it happen to look first
+        agent = conn.execute(_q("""SELECT a.employee_id, e.extension, e.name {free_agents}
                 ORDER BY a.idle_since,
                          (SELECT COALESCE(sum(s.level), 0) FROM agent_skills s
                           WHERE s.employee_id = a.employee_id
                             AND s.skill IN (SELECT jsonb_object_keys(%(skills)s::jsonb))) DESC,
                          e.extension
-                LIMIT 1
-                FOR UPDATE OF a SKIP LOCKED"""),
-            {"busy": list(busy_extensions), "skills": Jsonb(dict(skills))}).fetchone()
+                LIMIT 1 OFFSET %(ahead)s
+                FOR UPDATE OF a SKIP LOCKED"""), {**params, "ahead": ahead}).fetchone()
         if agent is None:
             return None
         conn.execute("UPDATE agents SET entry_id = %s, entry_state = 'offered' "

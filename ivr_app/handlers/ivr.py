@@ -316,7 +316,10 @@ class IvrFlow:
             self.to_voicemail(extension)
         return outcome
 
-    def presence_decision(self, extension: str, employee: EmployeeRef | None) -> Decision:
+    def presence_decision(self, extension: str, employee: EmployeeRef | None,
+                          on_call: bool | None = None) -> Decision:
+        """What the employee's presence profile does with this call; ``on_call`` overrides
+        what channel events say (a queue has already decided the agent is free)."""
         desk = employee.desk if employee else f"user/{extension}"
         fallback = Decision(PresenceAction.RING,
                             (Device(DeviceKind.DESK, desk,
@@ -326,7 +329,8 @@ class IvrFlow:
                               lambda c: presence_db.load_profile(c, extension), None, self.log)
         if profile is None:
             return fallback
-        profile = replace(profile, on_call=self.ctx.on_call(extension))
+        profile = replace(profile, on_call=self.ctx.on_call(extension) if on_call is None
+                          else on_call)
         number = self.caller_number()
         caller_id = self.ctx.db("caller employee",
                                 lambda c: presence_db.caller_employee_id(c, number), None,

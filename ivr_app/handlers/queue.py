@@ -39,6 +39,7 @@ from ivr_app.queue.order import expected_wait_minutes
 from ivr_app.queue.spec import Exit, QueueSpec
 
 ANSWERED = None  # what QueueWait.run returns when an agent took the call
+REFUSED_PAUSE_SECONDS = 5  # an agent whose presence rules did not ring for the caller
 
 
 class Flow(Protocol):
@@ -55,7 +56,8 @@ class Flow(Protocol):
     @property
     def log(self) -> Any: ...
     def caller_number(self) -> str: ...
-    def presence_decision(self, extension: str, employee: EmployeeRef | None) -> Decision: ...
+    def presence_decision(self, extension: str, employee: EmployeeRef | None,
+                          on_call: bool | None = None) -> Decision: ...
     def dial_for(self, decision: Decision, extension: str) -> Any: ...
     def offer_screen_pop(self, extension: str) -> None: ...
 
@@ -252,18 +254,20 @@ class QueueWait:
         self.stop_hold()  # at once: never a prompt under the agent's "hello"
         employee = EmployeeRef(offer.agent_id, offer.extension, offer.name,
                                f"user/{offer.extension}")
-        decision = flow.presence_decision(offer.extension, employee)
+        # the claim found the agent free (not on a call by this node's channel events, whose
+        # view may lag the database's by an event): their rules decide which phones ring
+        decision = flow.presence_decision(offer.extension, employee, on_call=False)
         if decision.action is not PresenceAction.RING or not decision.devices:
             log.info("agent's presence does not ring for this call", why=decision.why)
-            self.release(offer)
+            self.release(offer, pause=False)
             return False
         cap = spec.agent_ring_seconds
         decision = dataclasses.replace(decision, devices=tuple(
             dataclasses.replace(d, ring_timeout_s=min(d.ring_timeout_s, cap))
             for d in decision.devices))
         dial = flow.dial_for(decision, offer.extension)
-        if dial is None:
-            self.release(offer)
+        if dial is None:  # every device refused (toll-fraud guard)
+            self.release(offer, pause=False)
             return False
         flow.offer_screen_pop(offer.extension)
         # the caller keeps hearing the queue's music while the agent's phones ring
@@ -279,6 +283,9 @@ class QueueWait:
 
         self.call.on("CHANNEL_BRIDGE", on_bridge)
         log.info("offering the call to an agent")
+        # while the agent's phones ring the entry stays "offered": keep saying this node is
+        # alive, or another node would close it as lost and free the agent mid-ring
+        heartbeat = gevent.spawn(self.heartbeat, offer.entry_id)
         try:
             outcome = self.call.bridge(dial)
         except CallEnded:
@@ -288,6 +295,8 @@ class QueueWait:
                 raise
             self.release(offer)
             raise
+        finally:
+            heartbeat.kill(block=False)
         gevent.joinall(marking)
         if outcome.answered or answered_at:
             if not answered_at:
@@ -302,14 +311,22 @@ class QueueWait:
         self.release(offer)
         return False
 
+    def heartbeat(self, entry_id: int) -> None:
+        while True:
+            gevent.sleep(qdb.STALE_SECONDS / 3)
+            self.ctx.db("queue heartbeat", lambda c: qdb.touch(c, entry_id), None, self.log)
+
     def finish(self, offer: qdb.Offer, log: Any) -> None:
         wrap = self.spec.wrap_up_seconds
         self.ctx.db("queue finished", lambda c: qdb.finished(c, offer, wrap), None, log)
         log.info("queue call over", wrap_up_s=wrap)
 
-    def release(self, offer: qdb.Offer) -> None:
-        pause = self.spec.no_answer_pause_seconds
-        self.ctx.db("queue release", lambda c: qdb.release(c, offer, pause), None, self.log)
+    def release(self, offer: qdb.Offer, pause: bool = True) -> None:
+        """The offer is off: the caller waits again; an agent who let it ring out is skipped
+        for no_answer_pause_seconds, one whose rules refused this caller for a few seconds
+        (long enough not to be offered the same caller on every poll)."""
+        pause_s = self.spec.no_answer_pause_seconds if pause else REFUSED_PAUSE_SECONDS
+        self.ctx.db("queue release", lambda c: qdb.release(c, offer, pause_s), None, self.log)
 
     def leave(self, status: str, reason: str) -> None:
         if self.entry is None:

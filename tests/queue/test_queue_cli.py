@@ -16,6 +16,7 @@ from ivr_app.cli import cli
 from ivr_app.db import directory
 from ivr_app.db import queues as qdb
 from ivr_app.queue.stats import QueueStatsPublisher
+from ivr_app.testing.waiting import wait_until
 from tests.ivr_harness import DEMO, MENUS
 
 # Monday 2 November 2026, local time of the test process
@@ -142,8 +143,9 @@ def test_one_publisher_among_nodes_and_the_next_takes_over(db, database_url):
                                                                  "ivr_app::queue_stats",
                                                                  "support")
         assert json.loads(body)["agents_available"] == int(h["Queue-Agents-Available"]) == 2
-        nodes[0].stop()  # the publisher goes away: its lock with it
-        assert nodes[1].tick() == 2
+        nodes[0].stop()  # the publisher goes away: its lock with it (once its backend exits)
+        assert wait_until(lambda: nodes[1].tick(), what="the takeover") == 2
+        assert nodes[0].leader is False
     finally:
         for n in nodes:
             n.stop()

@@ -71,18 +71,19 @@ def test_positions_vip_then_team_then_first_come(agents: psycopg.Connection) -> 
     assert order == [1, 2, 3, 4, 5]
 
 
-def test_only_the_head_gets_the_longest_idle_agent_with_the_skill(agents) -> None:
-    a, b = enter(agents, "a"), enter(agents, "b")
-    assert qdb.claim(agents, "support", b.entry_id, SUPPORT) is None  # not b's turn
-    offer = qdb.claim(agents, "support", a.entry_id, SUPPORT)
-    assert offer is not None
-    assert offer.extension == "2002"
-    nxt = qdb.claim(agents, "support", b.entry_id, SUPPORT)
-    assert nxt is not None
-    assert nxt.extension == "2001"
-    # nobody left for a third caller
-    c = enter(agents, "c")
+def test_the_first_in_line_take_the_free_agents_longest_idle_first(agents) -> None:
+    a, b, c = enter(agents, "a"), enter(agents, "b"), enter(agents, "c")
+    # two agents have the support skill (2003 does not): the third caller must wait even
+    # when it looks first, and the second, looking before the first, leaves the first the
+    # longest-idle agent
     assert qdb.claim(agents, "support", c.entry_id, SUPPORT) is None
+    second = qdb.claim(agents, "support", b.entry_id, SUPPORT)
+    assert second is not None
+    assert second.extension == "2001"  # idle 5 min: the second longest
+    first = qdb.claim(agents, "support", a.entry_id, SUPPORT)
+    assert first is not None
+    assert first.extension == "2002"  # idle 10 min
+    assert qdb.claim(agents, "support", c.entry_id, SUPPORT) is None  # nobody left
 
 
 def test_level_requirement_busy_presence_and_pause(agents: psycopg.Connection) -> None:
