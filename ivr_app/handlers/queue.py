@@ -70,7 +70,6 @@ class QueueWait:
         self.entry: qdb.Entered | None = None
         self.music: gevent.event.AsyncResult | None = None
         self.announcement: str | None = None  # the file now displaced over the music
-        self.announced: list[tuple[int, int | None]] = []  # (position, minutes) as spoken
 
     # -- the call flow -------------------------------------------------------------------------
 
@@ -198,7 +197,6 @@ class QueueWait:
             self.log.warning("announcement not played", error=str(exc))
             return
         self.announcement = path
-        self.announced.append((pos, minutes))
         self.log.info("announced", position=pos, expected_minutes=minutes)
 
     def prompt_files(self, name: str) -> list[str]:
@@ -259,7 +257,7 @@ class QueueWait:
         decision = flow.presence_decision(offer.extension, employee, on_call=False)
         if decision.action is not PresenceAction.RING or not decision.devices:
             log.info("agent's presence does not ring for this call", why=decision.why)
-            self.release(offer, pause=False)
+            self.release(offer, REFUSED_PAUSE_SECONDS)
             return False
         cap = spec.agent_ring_seconds
         decision = dataclasses.replace(decision, devices=tuple(
@@ -267,7 +265,7 @@ class QueueWait:
             for d in decision.devices))
         dial = flow.dial_for(decision, offer.extension)
         if dial is None:  # every device refused (toll-fraud guard)
-            self.release(offer, pause=False)
+            self.release(offer, REFUSED_PAUSE_SECONDS)
             return False
         flow.offer_screen_pop(offer.extension)
         # the caller keeps hearing the queue's music while the agent's phones ring
@@ -293,7 +291,7 @@ class QueueWait:
             if answered_at:  # the caller hung up during the conversation: it was answered
                 self.finish(offer, log)
                 raise
-            self.release(offer)
+            self.release(offer, 0)  # the caller gave up while the agent's phones rang
             raise
         finally:
             heartbeat.kill(block=False)
@@ -308,7 +306,7 @@ class QueueWait:
             return True
         log.info("agent did not answer", cause=outcome.cause,
                  pause_s=spec.no_answer_pause_seconds)
-        self.release(offer)
+        self.release(offer, spec.no_answer_pause_seconds)
         return False
 
     def heartbeat(self, entry_id: int) -> None:
@@ -321,11 +319,10 @@ class QueueWait:
         self.ctx.db("queue finished", lambda c: qdb.finished(c, offer, wrap), None, log)
         log.info("queue call over", wrap_up_s=wrap)
 
-    def release(self, offer: qdb.Offer, pause: bool = True) -> None:
-        """The offer is off: the caller waits again; an agent who let it ring out is skipped
-        for no_answer_pause_seconds, one whose rules refused this caller for a few seconds
-        (long enough not to be offered the same caller on every poll)."""
-        pause_s = self.spec.no_answer_pause_seconds if pause else REFUSED_PAUSE_SECONDS
+    def release(self, offer: qdb.Offer, pause_s: int) -> None:
+        """The offer is off: the caller waits again, the agent is skipped for ``pause_s`` (an
+        agent who let it ring out: no_answer_pause_seconds; one whose rules refused this
+        caller: a few seconds, so the same caller is not offered to them on every poll)."""
         self.ctx.db("queue release", lambda c: qdb.release(c, offer, pause_s), None, self.log)
 
     def leave(self, status: str, reason: str) -> None:
