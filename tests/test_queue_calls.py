@@ -288,6 +288,13 @@ def test_abandon_max_wait_and_keys(rig_factory, db):
     assert settled(db, patient.uuid)[:2] == ("overflow", "max wait")
     assert row_route(db, patient.uuid) == "queue sales -> voicemail 1002"
 
+    message = rig.caller("support", "+15550100053")
+    waiting(db, message.uuid)
+    rig.fs.press(message.uuid, "1")  # the queue's mailbox instead of waiting
+    hang_up_in_voicemail(rig.fs, message, "the queue's voicemail")
+    assert settled(db, message.uuid)[:2] == ("overflow", "key 1: voicemail")
+    assert row_route(db, message.uuid) == "queue support -> voicemail 1000"
+
     callback = rig.caller("support", EMILY)
     waiting(db, callback.uuid)
     rig.fs.press(callback.uuid, "7")  # means nothing here: ignored, still waiting
