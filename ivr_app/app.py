@@ -37,6 +37,7 @@ from ivr_app.presence.oncall import OnCallTracker
 from ivr_app.presence.publish import PresenceListener
 from ivr_app.presence.voicemail import VoicemailService
 from ivr_app.prompts import PromptStore
+from ivr_app.queue.callbacks import CallbackDialer
 from ivr_app.queue.stats import QueueStatsPublisher
 from ivr_app.recording.service import RecordingService
 from ivr_app.screenpop import ScreenPop
@@ -64,6 +65,7 @@ class App:
         self.on_call: OnCallTracker | None = None
         self.voicemail: VoicemailService | None = None
         self.queue_stats: QueueStatsPublisher | None = None
+        self.callbacks: CallbackDialer | None = None
         self.external_legs: collections.Counter[str] = collections.Counter()  # toll-fraud cap
         self.outbound: OutboundServer | None = None
         self._stop = gevent.event.Event()
@@ -89,7 +91,8 @@ class App:
             self.control = ControlConnection(
                 cfg.esl.host, cfg.esl.port, cfg.esl.password, self.log,
                 events=["RECORD_START", "RECORD_STOP", "DTMF", "CHANNEL_ANSWER",
-                        "CHANNEL_HANGUP_COMPLETE", "CUSTOM", "vm::maintenance"],
+                        "CHANNEL_BRIDGE", "CHANNEL_HANGUP_COMPLETE", "CUSTOM",
+                        "vm::maintenance"],
                 connect_timeout=cfg.esl.connect_timeout_seconds,
                 reconnect_min=cfg.esl.reconnect_min_seconds,
                 reconnect_max=cfg.esl.reconnect_max_seconds,
@@ -106,6 +109,9 @@ class App:
                 lambda: connect(cfg.database, application_name=f"{cfg.node_name}-queue-stats"),
                 self.control, lambda: self.menus.queues if self.menus else {},
                 on_call.busy_extensions, cfg.queue.stats_interval_seconds, self.log).start()
+            self.callbacks = CallbackDialer(
+                self.pool, self.control, lambda: self.menus.queues if self.menus else {},
+                on_call.busy_extensions, cfg, self.log, clock=lambda: self.clock()).start()
             self.outbound = OutboundServer(cfg.outbound.host, cfg.outbound.port,
                                            self._handle_call, self.log,
                                            max_calls=cfg.outbound.max_calls,
@@ -217,6 +223,8 @@ class App:
             self.presence.stop()
         if self.queue_stats is not None:
             self.queue_stats.stop()
+        if self.callbacks is not None:
+            self.callbacks.stop()  # a callback being dialled goes on in FreeSWITCH
         if self.control is not None:
             self.control.stop()
         if self.pool is not None:

@@ -16,6 +16,7 @@ import yaml
 
 from ivr_app import logs, yamlfile
 from ivr_app.db import directory
+from ivr_app.db import queues as qdb
 from ivr_app.testing.fakeswitch.originate import NEVER_ANSWERS, FarEnd
 from ivr_app.testing.fakeswitch.switch import FakeSwitch
 from ivr_app.testing.waiting import wait_until
@@ -360,3 +361,71 @@ def test_two_nodes_200_callers_no_double_offer(rig_factory, db):
     per_agent = db.execute("""SELECT count(DISTINCT agent_id) FROM queue_entries""").fetchone()
     assert per_agent == (20,)
     assert time.monotonic() - started < 120
+
+
+def test_a_callback_keeps_its_place_and_is_dialled_when_its_turn_comes(rig_factory, db):
+    rig = rig_factory()
+    hold_agents(db)
+    first = rig.caller("support", "+15550100061")
+    waiting(db, first.uuid)
+    emily = rig.caller("support", EMILY)
+    waiting(db, emily.uuid)
+    third = rig.caller("support", "+15550100063")
+    waiting(db, third.uuid)
+    rig.fs.press(emily.uuid, "2")  # call me back
+    ended(emily)
+    callback = wait_until(lambda: db.execute(
+        """SELECT q.id, q.status FROM queue_entries q WHERE q.callback_id IS NOT NULL""")
+        .fetchone(), what="the callback in the line")
+    # her place: behind the first caller, ahead of the third
+    assert qdb.position(db, "support", callback[0])[0] == 2
+    assert qdb.position(db, "support", entry_id_of(db, third.uuid))[0] == 3
+    rig.fs.caller_hangs_up(first.uuid)
+    customer = f"sofia/gateway/pstn/{EMILY}"
+    rig.fs.originator.far_end("user/2001", FarEnd(answer_after=1, talk=None))
+    rig.fs.originator.far_end(customer, FarEnd(answer_after=1, talk=10))
+    free_agent(db, "2001")
+    done = wait_until(lambda: db.execute(
+        "SELECT done_by, attempts, last_result FROM queue_callbacks WHERE done_at IS NOT NULL")
+        .fetchone(), timeout=15, what="the callback made")
+    assert done == ("2001", 1, "reached")
+    # the agent was rung first, then the customer, and the third caller still waits
+    rung = rig.fs.originator.dialled
+    assert rung.index("user/2001") < rung.index(customer)
+    assert entry(db, third.uuid)[0] == "waiting"
+    wait_until(lambda: db.execute(
+        "SELECT status, ended_at IS NOT NULL FROM queue_entries WHERE id = %s",
+        (callback[0],)).fetchone() == ("answered", True), timeout=15, what="the callback over")
+    timeline = wait_until(lambda: db.execute(
+        "SELECT summary FROM interactions WHERE reference LIKE 'callback-%'").fetchone(),
+        what="the callback on Emily's timeline")
+    assert timeline == ("callback from support: 2001 Quinn Support",)
+    rig.fs.caller_hangs_up(third.uuid)
+
+
+def test_an_unreachable_callback_is_tried_again_then_given_up(rig_factory, db):
+    rig = rig_factory(support={"callback_attempts": 2, "callback_retry_seconds": 1})
+    customer = "sofia/gateway/pstn/+15550100071"
+    rig.fs.originator.far_end(customer, NEVER_ANSWERS)
+    rig.fs.originator.far_end("user/2001", FarEnd(answer_after=1, talk=None))
+    rig.fs.originator.far_end("user/2002", FarEnd(answer_after=1, talk=None))
+    hold_agents(db)
+    caller = rig.caller("support", "+15550100071")
+    waiting(db, caller.uuid)
+    rig.fs.press(caller.uuid, "2")
+    ended(caller)
+    free_agent(db, "2001")
+    free_agent(db, "2002")
+    given_up = wait_until(lambda: db.execute(
+        "SELECT attempts, done_by FROM queue_callbacks WHERE done_at IS NOT NULL").fetchone(),
+        timeout=30, what="two attempts, then giving up")
+    assert given_up == (2, "gave up")
+    status, reason = db.execute("SELECT status, reason FROM queue_entries "
+                                "WHERE callback_id IS NOT NULL").fetchone()
+    assert status == "overflow"
+    assert reason.startswith("callback not reached: ")
+    assert rig.fs.originator.dialled.count(customer) == 2
+
+
+def entry_id_of(db, uuid: str) -> int:
+    return db.execute("SELECT id FROM queue_entries WHERE call_uuid = %s", (uuid,)).fetchone()[0]

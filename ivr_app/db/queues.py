@@ -42,6 +42,15 @@ _HAS_SKILLS = """NOT EXISTS (
 
 _RANK = "vip DESC, team DESC, entered_at, id"
 
+
+
+def _alive(t: str = "") -> str:
+    """An entry in the line now: a call whose node still looks for an agent (seen_at), or a
+    callback whose (re)try time has come. ``t``: the table alias, with its dot."""
+    return (f"(CASE WHEN {t}callback_id IS NULL"
+            f" THEN {t}seen_at > now() - make_interval(secs => %(stale)s)"
+            f" ELSE {t}not_before IS NULL OR {t}not_before <= now() END)")
+
 # agents free to take a call now (see claim)
 _FREE_AGENTS = ("""
     FROM agents a
@@ -57,7 +66,8 @@ def _q(text: str) -> sql.Composed:
     """A query with the shared fragments above filled in (constants; values stay bound)."""
     return sql.SQL(text).format(rank=sql.SQL(_RANK), has_skills=sql.SQL(_HAS_SKILLS),
                                 available=sql.SQL(_AVAILABLE_STATE),
-                                free_agents=sql.SQL(_FREE_AGENTS))
+                                free_agents=sql.SQL(_FREE_AGENTS), alive=sql.SQL(_alive()),
+                                q_alive=sql.SQL(_alive("q.")))
 
 
 @dataclass(frozen=True)
@@ -116,10 +126,9 @@ def position(conn: psycopg.Connection, queue: str, entry_id: int) -> tuple[int, 
         _q("""WITH live AS (
                 SELECT id, row_number() OVER (ORDER BY {rank}) AS pos
                 FROM queue_entries
-                WHERE queue = %s AND status = ANY(%s)
-                  AND seen_at > now() - make_interval(secs => %s))
-            SELECT (SELECT pos FROM live WHERE id = %s), (SELECT count(*) FROM live)"""),
-        (queue, list(LIVE), STALE_SECONDS, entry_id)).fetchone()
+                WHERE queue = %(queue)s AND status = ANY(%(live)s) AND {alive})
+            SELECT (SELECT pos FROM live WHERE id = %(me)s), (SELECT count(*) FROM live)"""),
+        {"queue": queue, "live": list(LIVE), "stale": STALE_SECONDS, "me": entry_id}).fetchone()
     assert row is not None
     return (int(row[0]) if row[0] is not None else 0, int(row[1]))
 
@@ -137,8 +146,6 @@ def claim(conn: psycopg.Connection, queue: str, entry_id: int, skills: Mapping[s
     round rather than one per round). The agent's row is locked FOR UPDATE SKIP LOCKED, so
     two callers deciding at once (on any nodes) take two different agents, or one of them
     none. The longest idle goes to the first in line; ties: the higher skill level."""
-    params = {"me": entry_id, "busy": list(busy_extensions), "skills": Jsonb(dict(skills)),
-              "stale": STALE_SECONDS}
     with conn.transaction():
         me = conn.execute("""SELECT status = 'waiting', seen_at < now() - interval '3 seconds'
                              FROM queue_entries WHERE id = %s""", (entry_id,)).fetchone()
@@ -146,40 +153,47 @@ def claim(conn: psycopg.Connection, queue: str, entry_id: int, skills: Mapping[s
             return None
         if me[1]:  # this node is alive and the caller still waiting (see STALE_SECONDS)
             conn.execute("UPDATE queue_entries SET seen_at = now() WHERE id = %s", (entry_id,))
-        row = conn.execute(_q("SELECT count(*) {free_agents}"), params).fetchone()
-        free = int(row[0]) if row else 0
-        if free == 0:
-            return None
-        # callers ahead of this one (bounded by how many agents are free: the usual case,
-        # far back in a busy queue, stops at the first `free` rows)
-        row = conn.execute(
-            """SELECT count(*) FROM (
-                   SELECT 1 FROM queue_entries q JOIN queue_entries m ON m.id = %(me)s
-                   WHERE q.queue = m.queue AND q.status = 'waiting' AND q.id <> m.id
-                     AND q.seen_at > now() - make_interval(secs => %(stale)s)
-                     AND (NOT q.vip, NOT q.team, q.entered_at, q.id)
-                         < (NOT m.vip, NOT m.team, m.entered_at, m.id)
-                   LIMIT %(free)s) ahead""", {**params, "free": free}).fetchone()
-        ahead = int(row[0]) if row else free
-        if ahead >= free:
-            return None
-        # the k-th caller in line takes the k-th longest-idle agent, so the head gets the
-        # longest idle even when the callers behind it happen to look first
-        agent = conn.execute(_q("""SELECT a.employee_id, e.extension, e.name {free_agents}
-                ORDER BY a.idle_since,
-                         (SELECT COALESCE(sum(s.level), 0) FROM agent_skills s
-                          WHERE s.employee_id = a.employee_id
-                            AND s.skill IN (SELECT jsonb_object_keys(%(skills)s::jsonb))) DESC,
-                         e.extension
-                LIMIT 1 OFFSET %(ahead)s
-                FOR UPDATE OF a SKIP LOCKED"""), {**params, "ahead": ahead}).fetchone()
-        if agent is None:
-            return None
-        conn.execute("UPDATE agents SET entry_id = %s, entry_state = 'offered' "
-                     "WHERE employee_id = %s", (entry_id, agent[0]))
-        conn.execute("""UPDATE queue_entries SET status = 'offered', agent_id = %s,
-                        offers = offers + 1, seen_at = now() WHERE id = %s""",
-                     (agent[0], entry_id))
+        return _offer(conn, entry_id, skills, busy_extensions)
+
+
+def _offer(conn: psycopg.Connection, entry_id: int, skills: Mapping[str, int],
+           busy_extensions: Sequence[str]) -> Offer | None:
+    """Inside claim's transaction: the agent for this entry, if it is among the first F."""
+    params = {"me": entry_id, "busy": list(busy_extensions), "skills": Jsonb(dict(skills)),
+              "stale": STALE_SECONDS}
+    row = conn.execute(_q("SELECT count(*) {free_agents}"), params).fetchone()
+    free = int(row[0]) if row else 0
+    if free == 0:
+        return None
+    # callers ahead of this one (bounded by how many agents are free: the usual case, far
+    # back in a busy queue, stops at the first `free` rows)
+    row = conn.execute(_q(
+        """SELECT count(*) FROM (
+               SELECT 1 FROM queue_entries q JOIN queue_entries m ON m.id = %(me)s
+               WHERE q.queue = m.queue AND q.status = 'waiting' AND q.id <> m.id AND {q_alive}
+                 AND (NOT q.vip, NOT q.team, q.entered_at, q.id)
+                     < (NOT m.vip, NOT m.team, m.entered_at, m.id)
+               LIMIT %(free)s) ahead"""), {**params, "free": free}).fetchone()
+    ahead = int(row[0]) if row else free
+    if ahead >= free:
+        return None
+    # the k-th caller in line takes the k-th longest-idle agent, so the head gets the longest
+    # idle even when the callers behind it happen to look first
+    agent = conn.execute(_q("""SELECT a.employee_id, e.extension, e.name {free_agents}
+            ORDER BY a.idle_since,
+                     (SELECT COALESCE(sum(s.level), 0) FROM agent_skills s
+                      WHERE s.employee_id = a.employee_id
+                        AND s.skill IN (SELECT jsonb_object_keys(%(skills)s::jsonb))) DESC,
+                     e.extension
+            LIMIT 1 OFFSET %(ahead)s
+            FOR UPDATE OF a SKIP LOCKED"""), {**params, "ahead": ahead}).fetchone()
+    if agent is None:
+        return None
+    conn.execute("UPDATE agents SET entry_id = %s, entry_state = 'offered' "
+                 "WHERE employee_id = %s", (entry_id, agent[0]))
+    conn.execute("""UPDATE queue_entries SET status = 'offered', agent_id = %s,
+                    offers = offers + 1, seen_at = now() WHERE id = %s""",
+                 (agent[0], entry_id))
     return Offer(entry_id, agent[0], agent[1], agent[2])
 
 
@@ -241,7 +255,7 @@ def expire_stale(conn: psycopg.Connection, queue: str) -> int:
     rows = conn.execute(
         """UPDATE queue_entries SET status = 'abandoned', reason = 'node lost',
                left_at = seen_at, ended_at = seen_at
-           WHERE queue = %s AND status = ANY(%s)
+           WHERE queue = %s AND status = ANY(%s) AND callback_id IS NULL
              AND seen_at < now() - make_interval(secs => %s)
            RETURNING id""", (queue, list(LIVE), 4 * STALE_SECONDS)).fetchall()
     if rows:
@@ -276,12 +290,88 @@ def average_handle_seconds(conn: psycopg.Connection, queue: str, default: float,
 
 def request_callback(conn: psycopg.Connection, queue: str, entry_id: int | None, number: str,
                      customer_id: int | None) -> int:
-    row = conn.execute(
-        """INSERT INTO queue_callbacks (queue, entry_id, number, customer_id)
-           VALUES (%s, %s, %s, %s) RETURNING id""",
-        (queue, entry_id, number, customer_id)).fetchone()
-    assert row is not None
+    """Store the request and put it in the line where the caller was (``entry_id``: the entry
+    of the call that asked; None: at the back). Returns the request's id."""
+    with conn.transaction():
+        row = conn.execute(
+            """INSERT INTO queue_callbacks (queue, entry_id, number, customer_id)
+               VALUES (%s, %s, %s, %s) RETURNING id""",
+            (queue, entry_id, number, customer_id)).fetchone()
+        assert row is not None
+        conn.execute(
+            """INSERT INTO queue_entries (queue, call_uuid, node, caller_number, customer_id, vip,
+                                          team, entered_at, position_at_entry, callback_id)
+               SELECT %(queue)s, 'callback-' || %(cb)s, 'callback', %(number)s, %(customer)s,
+                      COALESCE(o.vip, false), COALESCE(o.team, false),
+                      COALESCE(o.entered_at, now()), COALESCE(o.position_at_entry, 0), %(cb)s
+               FROM (SELECT 1) one LEFT JOIN queue_entries o ON o.id = %(entry)s""",
+            {"queue": queue, "cb": row[0], "number": number, "customer": customer_id,
+             "entry": entry_id})
     return row[0]
+
+
+@dataclass(frozen=True)
+class CallbackOffer:
+    offer: Offer
+    callback_id: int
+    number: str
+    customer_id: int | None
+    attempts: int
+
+
+def claim_callback(conn: psycopg.Connection, queue: str, skills: Mapping[str, int],
+                   busy_extensions: Sequence[str] = ()) -> CallbackOffer | None:
+    """The first callback of the queue whose turn it is, with an agent for it. Any node may
+    dial a callback, so the entry itself is locked FOR UPDATE SKIP LOCKED here."""
+    with conn.transaction():
+        row = conn.execute(
+            """SELECT q.id, c.id, c.number, c.customer_id, c.attempts
+               FROM queue_entries q JOIN queue_callbacks c ON c.id = q.callback_id
+               WHERE q.queue = %s AND q.status = 'waiting'
+                 AND (q.not_before IS NULL OR q.not_before <= now())
+               ORDER BY q.vip DESC, q.team DESC, q.entered_at, q.id LIMIT 1
+               FOR UPDATE OF q SKIP LOCKED""", (queue,)).fetchone()
+        if row is None:
+            return None
+        offer = _offer(conn, row[0], skills, busy_extensions)
+        if offer is None:
+            return None
+    return CallbackOffer(offer, row[1], row[2], row[3], row[4])
+
+
+def callback_reached(conn: psycopg.Connection, cb: CallbackOffer) -> None:
+    """The agent answered and so did the customer: the request is done, by that agent."""
+    with conn.transaction():
+        answered(conn, cb.offer)
+        conn.execute("""UPDATE queue_callbacks SET done_at = now(), done_by = %s,
+                        attempts = attempts + 1, last_result = 'reached' WHERE id = %s""",
+                     (cb.offer.extension, cb.callback_id))
+
+
+def callback_not_reached(conn: psycopg.Connection, cb: CallbackOffer, result: str,
+                         retry_s: int, max_attempts: int) -> bool:
+    """The agent answered but the customer did not: try again in ``retry_s`` (the agent is
+    free at once), or give up after ``max_attempts``. True when it will be tried again."""
+    with conn.transaction():
+        row = conn.execute("""UPDATE queue_callbacks SET attempts = attempts + 1,
+                              last_result = %s WHERE id = %s RETURNING attempts""",
+                           (result, cb.callback_id)).fetchone()
+        again = bool(row and row[0] < max_attempts)
+        conn.execute("""UPDATE agents SET entry_id = NULL, entry_state = NULL
+                        WHERE employee_id = %s AND entry_id = %s""",
+                     (cb.offer.agent_id, cb.offer.entry_id))
+        if again:
+            conn.execute("""UPDATE queue_entries SET status = 'waiting', agent_id = NULL,
+                            not_before = now() + make_interval(secs => %s) WHERE id = %s""",
+                         (retry_s, cb.offer.entry_id))
+        else:
+            conn.execute("""UPDATE queue_entries SET status = 'overflow',
+                            reason = 'callback not reached: ' || %s, left_at = now(),
+                            ended_at = now(), agent_id = NULL WHERE id = %s""",
+                         (result, cb.offer.entry_id))
+            conn.execute("UPDATE queue_callbacks SET done_at = now(), done_by = 'gave up' "
+                         "WHERE id = %s", (cb.callback_id,))
+    return again
 
 
 @dataclass(frozen=True)
@@ -303,8 +393,13 @@ def open_callbacks(conn: psycopg.Connection, queue: str | None = None) -> list[C
 
 
 def callback_done(conn: psycopg.Connection, callback_id: int, by: str) -> bool:
-    cur = conn.execute("UPDATE queue_callbacks SET done_at = now(), done_by = %s "
-                       "WHERE id = %s AND done_at IS NULL", (by, callback_id))
+    """Someone called back by hand: the request is closed and leaves the line."""
+    with conn.transaction():
+        cur = conn.execute("UPDATE queue_callbacks SET done_at = now(), done_by = %s "
+                           "WHERE id = %s AND done_at IS NULL", (by, callback_id))
+        conn.execute("""UPDATE queue_entries SET status = 'overflow', left_at = now(),
+                        ended_at = now(), reason = 'callback done by ' || %s
+                        WHERE callback_id = %s AND status = 'waiting'""", (by, callback_id))
     return cur.rowcount == 1
 
 
@@ -333,10 +428,9 @@ def live(conn: psycopg.Connection, queue: str, skills: Mapping[str, int],
     since = since or dt.datetime.now().astimezone().replace(hour=0, minute=0, second=0,
                                                             microsecond=0)
     row = conn.execute(
-        """SELECT count(*), COALESCE(max(extract(epoch FROM now() - entered_at)), 0)
-           FROM queue_entries WHERE queue = %s AND status = ANY(%s)
-             AND seen_at > now() - make_interval(secs => %s)""",
-        (queue, list(LIVE), STALE_SECONDS)).fetchone()
+        _q("""SELECT count(*), COALESCE(max(extract(epoch FROM now() - entered_at)), 0)
+           FROM queue_entries WHERE queue = %(queue)s AND status = ANY(%(live)s) AND {alive}"""),
+        {"queue": queue, "live": list(LIVE), "stale": STALE_SECONDS}).fetchone()
     assert row is not None
     waiting, longest = int(row[0]), float(row[1])
     today = entries(conn, since, dt.datetime.now(dt.UTC), queue)

@@ -393,7 +393,8 @@ class IvrFlow:
         rec = self.ctx.recording
         if rec is not None and rec.policy.for_route(self.route):
             self.record(f"route {self.route}")
-        way = QueueWait(self, spec).run()
+        waited = QueueWait(self, spec)
+        way = waited.run()
         if way is None:  # an agent took it and the conversation is over
             self.call.hangup("NORMAL_CLEARING")
             raise Done
@@ -401,19 +402,20 @@ class IvrFlow:
             self.to_queue(way.target)
         elif way.action == "callback":
             self.route = f"{self.route} -> callback"
-            self.request_callback(spec)
+            self.request_callback(spec, waited.entry.entry_id if waited.entry else None)
         elif way.action == "hangup":
             self.call.hangup("NORMAL_CLEARING")
             raise Done
         self.to_voicemail(way.target or spec.voicemail_box)
 
-    def request_callback(self, spec: QueueSpec) -> None:
-        """Note a callback request and say so; without the database, voicemail instead (a
+    def request_callback(self, spec: QueueSpec, entry_id: int | None) -> None:
+        """Note a callback request (it keeps the caller's place in the line, and a node dials
+        it when its turn comes) and say so; without the database, voicemail instead (a
         request that cannot be stored must not be promised)."""
         number = self.caller_number()
         card = self.card
         stored = self.ctx.db("callback request", lambda c: queues_db.request_callback(
-            c, spec.name, None, number, card.id if card else None), None, self.log)
+            c, spec.name, entry_id, number, card.id if card else None), None, self.log)
         if stored is None:
             self.log.warning("callback not stored: voicemail instead", queue=spec.name)
             self.to_voicemail(spec.voicemail_box)

@@ -20,6 +20,8 @@ One mapping per queue; every key is optional::
         handle_seconds: 180           # average handle time until history says otherwise
         keys: {"1": voicemail, "2": callback}   # what a waiting caller may press
         voicemail_box: "7001"
+        callback_attempts: 3          # a callback's customer not answering is tried again
+        callback_retry_seconds: 300   # ... after this long, this many times in all
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class QueueSpec:
     handle_seconds: int = 180
     keys: Mapping[str, str] = field(default_factory=dict)
     voicemail_box: str | None = None
+    callback_attempts: int = 3
+    callback_retry_seconds: int = 300
 
 
 class Reader(Protocol):
@@ -77,7 +81,7 @@ class Reader(Protocol):
 ALLOWED = {"skills", "music", "announce_every_seconds", "announce_position", "announce_wait",
            "max_wait_seconds", "on_max_wait", "max_length", "on_full", "service_level",
            "wrap_up_seconds", "agent_ring_seconds", "no_answer_pause_seconds", "handle_seconds",
-           "keys", "voicemail_box"}
+           "keys", "voicemail_box", "callback_attempts", "callback_retry_seconds"}
 
 
 def parse(r: Reader, name: str, raw: Any) -> QueueSpec:
@@ -130,6 +134,8 @@ def parse(r: Reader, name: str, raw: Any) -> QueueSpec:
         keys=keys,
         voicemail_box=r.text(d, path, "voicemail_box", pattern=re.compile(r"^[0-9]{2,8}$"),
                              message="must be a mailbox extension, quoted"),
+        callback_attempts=r.integer(d, path, "callback_attempts", 3, 1, 20),
+        callback_retry_seconds=r.integer(d, path, "callback_retry_seconds", 300, 0, 86400),
     )
 
 

@@ -12,7 +12,7 @@ process talking to it over TCP. Scripted calls follow:
 4. James sets himself "in a meeting" with *31, and Emily's next call goes to his voicemail;
 5. the support queue: three callers wait while its agents are busy, each hearing their place
    and expected wait over the music; agents come free and take them in order, the last asks
-   to be called back; then `ivr-app queue callbacks` and `ivr-app report queues`.
+   to be called back and is, when an agent is free again; then `ivr-app report queues`.
 
 What each caller hears and does is printed as it happens, with the service's own log lines;
 the calls rows and the customers' timelines the service wrote are shown at the end.
@@ -114,6 +114,14 @@ class Narrator:
                 say(who, "rings")
             elif name == "CHANNEL_ANSWER":
                 say(who, "answers: caller and employee are talking")
+            elif name == "CHANNEL_HANGUP":
+                say(who, f"hangs up ({h.get('Hangup-Cause')})")
+        elif chan.startswith("sofia/gateway/"):
+            who = "customer"
+            if name == "CHANNEL_CREATE":
+                say(who, f"{chan.rsplit('/', 1)[-1]} rings: ivr-app is calling back")
+            elif name == "CHANNEL_ANSWER":
+                say(who, "answers: the agent and the customer are talking")
             elif name == "CHANNEL_HANGUP":
                 say(who, f"hangs up ({h.get('Hangup-Cause')})")
         elif chan.startswith("sofia/external/"):
@@ -225,13 +233,11 @@ def main(argv: list[str]) -> int:
 
             print("\n== 10. the support queue: Anna is busy, James in his meeting, three "
                   "callers wait ==", flush=True)
-            queue_scene(fs)
+            queue_scene(fs, db_url)
 
             print("\n== 11. what ivr-app wrote ==", flush=True)
             wait_until(lambda: rows_done(db_url, 8), timeout=20, what="calls rows")
             show(db_url)
-            print("\n$ ivr-app queue callbacks", flush=True)
-            subprocess.run([ivr_app, "--config", str(cfg), "queue", "callbacks"], check=True)
             today = time.strftime("%Y-%m-%d")
             tomorrow = time.strftime("%Y-%m-%d", time.localtime(time.time() + 86400))
             print(f"\n$ ivr-app report queues --from {today} --to {tomorrow}", flush=True)
@@ -246,12 +252,12 @@ def main(argv: list[str]) -> int:
     return 0 if code == 0 else 1
 
 
-def queue_scene(fs: FakeSwitch) -> None:
+def queue_scene(fs: FakeSwitch, db_url: str) -> None:
     """Dmitry reaches Anna (support) and keeps her busy; James is in his meeting. Three more
     callers press 3 for support and wait, each hearing their place over the music; Emily, a
     customer of the support team's James, goes ahead of the strangers. James comes back (*30)
     and takes Emily; Dmitry hangs up and Anna, after her wrap-up, takes the next caller; the
-    last one, now first in line, asks to be called back."""
+    last one, now first in line, asks to be called back, and is, once an agent is free."""
     fs.originator.far_end("user/1001", FarEnd(answer_after=1.0, talk=None))
     fs.originator.far_end("user/1002", FarEnd(answer_after=1.0, talk=None))
     dmitry = place(fs, "+78127654321", "Dmitry Orlov")
@@ -280,6 +286,7 @@ def queue_scene(fs: FakeSwitch) -> None:
     heard = announced(fs, second)
     wait_until(lambda: announced(fs, second) > heard, timeout=60, what="first in line")
     gevent.sleep(2 * fs.time_factor)
+    fs.originator.far_end("sofia/gateway/pstn/+15550100302", FarEnd(answer_after=1.0, talk=3.0))
     fs.press(second.uuid, "2")
     ended(second)
     for ch, name in ((first, "A caller"), (emily, "Emily Clark")):
@@ -287,6 +294,15 @@ def queue_scene(fs: FakeSwitch) -> None:
         say("caller", f"{name} says goodbye")
         fs.caller_hangs_up(ch.uuid)
         ended(ch)
+    # an agent is free again: ivr-app calls back (the agent first, then the customer)
+    wait_until(lambda: callback_over(db_url), timeout=60, what="the callback")
+
+
+def callback_over(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("""SELECT count(*) FROM queue_entries WHERE callback_id IS NOT NULL
+                              AND ended_at IS NOT NULL""").fetchone()
+    return bool(row and row[0])
 
 
 def announced(fs: FakeSwitch, ch: Channel) -> int:

@@ -99,7 +99,8 @@ def test_stats_and_callbacks(db, database_url):
     e = qdb.enter(db, "support", skills, call_uuid="c1", node="n1", caller_number="+1",
                   customer_id=None, vip=False, manager_extension=None, max_length=10)
     assert e is not None
-    qdb.request_callback(db, "support", e.entry_id, "+442071234567", None)
+    qdb.leave(db, e.entry_id, "overflow", "key 2: callback")  # the caller asks to be called
+    qdb.request_callback(db, "support", e.entry_id, "+442071234567", None)  # back: same place
     code, out = run(database_url, "queue", "stats", "--queue", "support", "--json")
     assert code == 0, out
     live = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
@@ -111,6 +112,9 @@ def test_stats_and_callbacks(db, database_url):
     cb_id = out.strip().splitlines()[-1].split()[0]
     code, out = run(database_url, "queue", "callback-done", cb_id, "--by", "olga")
     assert (code, out.strip()) == (0, f"callback {cb_id} done")
+    # done by hand: it leaves the line, so no node dials it
+    assert db.execute("SELECT status, reason FROM queue_entries WHERE callback_id = %s",
+                      (int(cb_id),)).fetchone() == ("overflow", "callback done by olga")
     code, out = run(database_url, "queue", "callback-done", cb_id)
     assert code == 5
 

@@ -1,0 +1,206 @@
+"""Callbacks, dialled: a caller who asked to be called back keeps their place in the line, and
+when their turn comes and an agent is free, a node rings the agent (their follow-me devices,
+showing the customer's number) and, once the agent answers, the customer:
+
+    originate {ivr_app_callback=<id>,...}<agent's legs> &bridge(<customer>)
+
+The agent not answering frees the request for the next agent (the agent is paused like after
+a queue offer). The customer not answering (the agent's leg ends without a bridge) is tried
+again after ``callback_retry_seconds``, up to ``callback_attempts`` times. Every node runs a
+dialer; claim_callback locks the request's entry FOR UPDATE SKIP LOCKED, so one node dials it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import gevent
+import gevent.queue
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ivr_app.config import Config
+from ivr_app.db import interactions
+from ivr_app.db import presence as presence_db
+from ivr_app.db import queues as qdb
+from ivr_app.esl.dialstring import DialString, Leg
+from ivr_app.esl.errors import EslError
+from ivr_app.esl.events import Event
+from ivr_app.presence import followme
+from ivr_app.presence.model import Action as PresenceAction
+from ivr_app.presence.model import Caller
+from ivr_app.presence.rules import decide
+from ivr_app.presence.tollfraud import NumberGuard, NumberRefused
+from ivr_app.queue.spec import QueueSpec
+
+EXTENSION_DIGITS = range(2, 9)
+REFUSED_PAUSE_SECONDS = 5  # an agent whose presence rules do not ring for this customer
+CUSTOMER_RING_SECONDS = 30
+LONGEST_CALL_SECONDS = 4 * 3600
+
+
+class CallbackDialer:
+    def __init__(self, pool: ConnectionPool, control: Any,
+                 queues: Callable[[], Mapping[str, QueueSpec]],
+                 busy_extensions: Callable[[], list[str]], config: Config, log: Any,
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)):
+        self.pool, self.control, self.queues = pool, control, queues
+        self.busy_extensions, self.config, self.clock = busy_extensions, config, clock
+        self.log = log.bind(component="callbacks")
+        self.watch: dict[str, gevent.queue.Queue[Event]] = {}  # callback id -> its events
+        self.calls: list[gevent.Greenlet] = []
+        self._greenlet: gevent.Greenlet | None = None
+        control.on("CHANNEL_BRIDGE", self._event)
+        control.on("CHANNEL_HANGUP_COMPLETE", self._event)
+
+    def start(self) -> CallbackDialer:
+        self._greenlet = gevent.spawn(self._run)
+        return self
+
+    def stop(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill(block=True, timeout=2)
+
+    def _event(self, event: Event) -> None:
+        watcher = self.watch.get(event.get("variable_ivr_app_callback") or "")
+        if watcher is not None:
+            watcher.put(event)
+
+    def _db(self, what: str, fn: Callable[[psycopg.Connection], Any], default: Any) -> Any:
+        try:
+            with self.pool.connection(timeout=1.0) as conn:
+                return fn(conn)
+        except (psycopg.Error, PoolTimeout) as exc:
+            self.log.warning("database unavailable for callbacks", what=what,
+                             error=str(exc).strip().splitlines()[0] if str(exc).strip()
+                             else type(exc).__name__)
+            return default
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.tick()
+            except Exception:
+                self.log.exception("callback dialer tick failed")
+            gevent.sleep(self.config.queue.dispatch_interval_seconds)
+
+    def tick(self) -> int:
+        """Start dialling every callback whose turn it is and that has an agent; returns how
+        many were started."""
+        if not self.control.connected.is_set():
+            return 0
+        self.calls = [g for g in self.calls if not g.dead]
+        started = 0
+        for spec in self.queues().values():
+            busy = self.busy_extensions()
+            while (cb := self._db("callback claim", lambda c, s=spec, b=busy: qdb.claim_callback(
+                    c, s.name, s.skills, b), None)) is not None:
+                self.calls.append(gevent.spawn(self.dial, spec, cb))
+                started += 1
+        return started
+
+    # -- one callback ----------------------------------------------------------------------------
+
+    def dial(self, spec: QueueSpec, cb: qdb.CallbackOffer) -> None:
+        log = self.log.bind(queue=spec.name, callback_id=cb.callback_id,
+                            agent=cb.offer.extension)
+        try:
+            customer = self.customer_leg(cb.number)
+        except NumberRefused as exc:
+            log.warning("callback number refused by the toll-fraud guard", reason=str(exc))
+            self._db("callback refused", lambda c: qdb.callback_not_reached(
+                c, cb, "number refused", 0, 0), None)
+            return
+        agent = self.agent_dial(spec, cb)
+        if agent is None:
+            log.info("agent's presence does not ring for this callback")
+            self._db("callback release", lambda c: qdb.release(
+                c, cb.offer, REFUSED_PAUSE_SECONDS), None)
+            return
+        key = str(cb.callback_id)
+        events: gevent.queue.Queue[Event] = gevent.queue.Queue()
+        self.watch[key] = events
+        try:
+            self._call(spec, cb, agent, customer, events, log)
+        finally:
+            self.watch.pop(key, None)
+
+    def _call(self, spec: QueueSpec, cb: qdb.CallbackOffer, agent: DialString,
+              customer: DialString, events: gevent.queue.Queue[Event], log: Any) -> None:
+        log.info("calling back: the agent first")
+        command = f"originate {agent.render()} &bridge({customer.render()})"
+        try:
+            result = self.control.bgapi(command, timeout=float(
+                agent.variables.get("originate_timeout", spec.agent_ring_seconds)) + 30.0)
+        except EslError as exc:  # -ERR NO_ANSWER, USER_BUSY ...: the agent did not take it
+            log.info("agent did not answer the callback", result=str(exc))
+            self._db("callback release", lambda c: qdb.release(
+                c, cb.offer, spec.no_answer_pause_seconds), None)
+            return
+        agent_uuid = result.split()[1] if len(result.split()) > 1 else ""
+        reached = False
+        cause = "NO_ANSWER"
+        while True:
+            try:
+                event = events.get(timeout=LONGEST_CALL_SECONDS)
+            except gevent.queue.Empty:
+                break
+            if event.unique_id != agent_uuid:
+                continue  # the agent's other devices, which lost the race
+            if event.name == "CHANNEL_BRIDGE" and not reached:
+                reached = True
+                log.info("customer answered the callback")
+                self._db("callback reached", lambda c: qdb.callback_reached(c, cb), None)
+            elif event.name == "CHANNEL_HANGUP_COMPLETE":
+                cause = event.get("variable_originate_disposition") or \
+                    event.get("variable_last_bridge_hangup_cause") or \
+                    event.get("variable_DIALSTATUS") or cause
+                break
+        if reached:
+            self._db("callback finished", lambda c: qdb.finished(
+                c, cb.offer, spec.wrap_up_seconds), None)
+            if cb.customer_id is not None:
+                self._db("callback interaction", lambda c: interactions.add(
+                    c, cb.customer_id, "call", f"callback-{cb.callback_id}",
+                    f"callback from {spec.name}: {cb.offer.extension} {cb.offer.name}",
+                    cb.offer.agent_id), None)
+            log.info("callback over")
+            return
+        again = self._db("callback not reached", lambda c: qdb.callback_not_reached(
+            c, cb, cause, spec.callback_retry_seconds, spec.callback_attempts), None)
+        log.info("customer not reached", cause=cause, retry=again,
+                 retry_in_s=spec.callback_retry_seconds if again else None)
+
+    def customer_leg(self, number: str) -> DialString:
+        cfg = self.config.presence
+        if number.isdigit() and len(number) in EXTENSION_DIGITS:
+            leg = Leg(f"user/{number}", {"leg_timeout": CUSTOMER_RING_SECONDS})
+        else:
+            NumberGuard.from_config(cfg).check(number)
+            leg = Leg(f"{cfg.gateway}/{number}", {"leg_timeout": CUSTOMER_RING_SECONDS})
+        return DialString.simultaneous([leg])
+
+    def agent_dial(self, spec: QueueSpec, cb: qdb.CallbackOffer) -> DialString | None:
+        """The agent's follow-me legs as their presence rules say, ring times capped at the
+        queue's agent_ring_seconds; the agent sees the customer's number."""
+        ext = cb.offer.extension
+        profile = self._db("agent profile", lambda c: presence_db.load_profile(c, ext), None)
+        if profile is None:
+            return None
+        cfg = self.config.presence
+        caller = Caller(cb.number, customer_id=cb.customer_id)
+        decision = decide(dataclasses.replace(profile, on_call=False), caller, self.clock(),
+                          ZoneInfo(cfg.timezone))
+        if decision.action is not PresenceAction.RING or not decision.devices:
+            return None
+        devices = [dataclasses.replace(d, ring_timeout_s=min(d.ring_timeout_s,
+                                                             spec.agent_ring_seconds))
+                   for d in decision.devices]
+        plan = followme.plan(devices, cfg, NumberGuard.from_config(cfg),
+                             origination_caller_id_number=cb.number,
+                             ivr_app_callback=cb.callback_id, ivr_app_queue=spec.name)
+        return plan.dial
