@@ -28,6 +28,9 @@ from ivr_app.queue.figures import Entry
 
 # an entry whose node has not looked for an agent for this long is treated as gone
 STALE_SECONDS = 15
+# an agent whose presence rules did not ring for a caller is skipped this long (so the same
+# caller is not offered to them on every look)
+REFUSED_PAUSE_SECONDS = 5
 LIVE = ("waiting", "offered")
 
 _AVAILABLE_STATE = """COALESCE(CASE WHEN p.until IS NOT NULL AND p.until <= now()
@@ -88,22 +91,24 @@ class Offer:
 def enter(conn: psycopg.Connection, queue: str, skills: Mapping[str, int], *, call_uuid: str,
           node: str, caller_number: str | None, customer_id: int | None, vip: bool,
           manager_extension: str | None, max_length: int) -> Entered | None:
-    """Put a caller in the queue; None when it is full (max_length callers waiting)."""
+    """Put a caller in the queue; None when it is full (max_length callers in line)."""
+    team = False
+    if manager_extension:
+        t = conn.execute(
+            _q("""SELECT 1 FROM agents a JOIN employees e ON e.id = a.employee_id
+                WHERE e.extension = %(ext)s AND {has_skills}"""),
+            {"ext": manager_extension, "skills": Jsonb(dict(skills))}).fetchone()
+        team = t is not None
     with conn.transaction():
-        # one entrant at a time per queue, so max_length holds across nodes
+        # one entrant at a time per queue, so max_length holds across nodes; kept to the
+        # count and the insert (a burst of callers queues here)
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('ivr_app_queue:' || %s))", (queue,))
-        expire_stale(conn, queue)
-        row = conn.execute("SELECT count(*) FROM queue_entries WHERE queue = %s "
-                           "AND status = ANY(%s)", (queue, list(LIVE))).fetchone()
+        row = conn.execute(_q("""SELECT count(*) FROM queue_entries WHERE queue = %(queue)s
+                                 AND status = ANY(%(live)s) AND {alive}"""),
+                           {"queue": queue, "live": list(LIVE), "stale": STALE_SECONDS}
+                           ).fetchone()
         if row and row[0] >= max_length:
             return None
-        team = False
-        if manager_extension:
-            t = conn.execute(
-                _q("""SELECT 1 FROM agents a JOIN employees e ON e.id = a.employee_id
-                    WHERE e.extension = %(ext)s AND {has_skills}"""),
-                {"ext": manager_extension, "skills": Jsonb(dict(skills))}).fetchone()
-            team = t is not None
         row = conn.execute(
             """INSERT INTO queue_entries (queue, call_uuid, node, caller_number, customer_id,
                                           vip, team, position_at_entry)
@@ -112,11 +117,11 @@ def enter(conn: psycopg.Connection, queue: str, skills: Mapping[str, int], *, ca
                    seen_at = now()
                RETURNING id""",
             (queue, call_uuid, node, caller_number, customer_id, vip, team)).fetchone()
-        assert row is not None
-        entry_id = row[0]
-        pos, waiting = position(conn, queue, entry_id)
-        conn.execute("UPDATE queue_entries SET position_at_entry = %s WHERE id = %s",
-                     (pos, entry_id))
+    assert row is not None
+    entry_id = row[0]
+    pos, waiting = position(conn, queue, entry_id)
+    conn.execute("UPDATE queue_entries SET position_at_entry = %s WHERE id = %s",
+                 (pos, entry_id))
     return Entered(entry_id, pos, waiting)
 
 
@@ -250,18 +255,30 @@ def leave(conn: psycopg.Connection, entry_id: int, status: str, reason: str | No
 
 
 def expire_stale(conn: psycopg.Connection, queue: str) -> int:
-    """Entries whose node vanished (no look for an agent in 4 x STALE_SECONDS) are closed as
-    abandoned, and an agent they held is freed."""
-    rows = conn.execute(
-        """UPDATE queue_entries SET status = 'abandoned', reason = 'node lost',
-               left_at = seen_at, ended_at = seen_at
-           WHERE queue = %s AND status = ANY(%s) AND callback_id IS NULL
-             AND seen_at < now() - make_interval(secs => %s)
-           RETURNING id""", (queue, list(LIVE), 4 * STALE_SECONDS)).fetchall()
-    if rows:
+    """Clean up after a node that vanished (no heartbeat for 4 x STALE_SECONDS): its waiting
+    or ringing callers are closed as abandoned (``node lost``), a callback it was dialling goes
+    back in line, a conversation it was holding is closed at its last heartbeat, and every
+    agent those held is free again. Returns how many entries it touched."""
+    stale = {"queue": queue, "secs": 4 * STALE_SECONDS, "live": list(LIVE)}
+    old = "seen_at < now() - make_interval(secs => %(secs)s)"
+    lost = conn.execute(
+        f"""UPDATE queue_entries SET status = 'abandoned', reason = 'node lost',
+               left_at = seen_at, ended_at = seen_at, agent_id = NULL
+           WHERE queue = %(queue)s AND status = ANY(%(live)s) AND callback_id IS NULL
+             AND {old} RETURNING id""", stale).fetchall()  # noqa: S608 - constant fragment
+    retry = conn.execute(
+        f"""UPDATE queue_entries SET status = 'waiting', agent_id = NULL, seen_at = now()
+           WHERE queue = %(queue)s AND status = 'offered' AND callback_id IS NOT NULL
+             AND {old} RETURNING id""", stale).fetchall()  # noqa: S608 - constant fragment
+    cut = conn.execute(
+        f"""UPDATE queue_entries SET ended_at = seen_at
+           WHERE queue = %(queue)s AND status = 'answered' AND ended_at IS NULL
+             AND {old} RETURNING id""", stale).fetchall()  # noqa: S608 - constant fragment
+    ids = [r[0] for r in lost + retry + cut]
+    if ids:
         conn.execute("UPDATE agents SET entry_id = NULL, entry_state = NULL "
-                     "WHERE entry_id = ANY(%s)", ([r[0] for r in rows],))
-    return len(rows)
+                     "WHERE entry_id = ANY(%s)", (ids,))
+    return len(ids)
 
 
 def staffed_agents(conn: psycopg.Connection, skills: Mapping[str, int]) -> int:

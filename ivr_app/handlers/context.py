@@ -58,14 +58,15 @@ class HandlerContext:
         return self.prompt(name, language)
 
     def db(self, what: str, fn: Callable[[psycopg.Connection], T], default: T,
-           log: Any = None) -> T:
+           log: Any = None, wait: float | None = None) -> T:
         """Run ``fn`` on a pooled connection. A database outage or a slow query (the pool's
-        statement_timeout) gives ``default``: a call never fails because PostgreSQL did."""
+        statement_timeout) gives ``default``: a call never fails because PostgreSQL did.
+        ``wait``: how long to wait for a free connection (default db_wait_seconds)."""
         log = log or self.log
         if self.pool is None:
             return default
         try:
-            with self.pool.connection(timeout=self.db_wait_seconds) as conn:
+            with self.pool.connection(timeout=wait or self.db_wait_seconds) as conn:
                 return fn(conn)
         except (psycopg.Error, PoolTimeout) as exc:
             log.warning("database unavailable for the call, going on without it", what=what,

@@ -39,7 +39,9 @@ from ivr_app.queue.order import expected_wait_minutes
 from ivr_app.queue.spec import Exit, QueueSpec
 
 ANSWERED = None  # what QueueWait.run returns when an agent took the call
-REFUSED_PAUSE_SECONDS = 5  # an agent whose presence rules did not ring for the caller
+# a burst of callers entering at once queues for connections: wait longer than for a lookup
+# before sending a caller the on_full way
+ENTER_WAIT_SECONDS = 5.0
 
 
 class Flow(Protocol):
@@ -94,7 +96,7 @@ class QueueWait:
             caller_number=self.flow.caller_number(), customer_id=card.id if card else None,
             vip=bool(card and card.vip),
             manager_extension=card.manager_extension if card else None,
-            max_length=spec.max_length), failed, self.log)
+            max_length=spec.max_length), failed, self.log, wait=ENTER_WAIT_SECONDS)
         if entered is failed:
             self.log.error("queue unavailable (database): the caller goes the on_full way",
                            to=spec.on_full.action)
@@ -257,7 +259,7 @@ class QueueWait:
         decision = flow.presence_decision(offer.extension, employee, on_call=False)
         if decision.action is not PresenceAction.RING or not decision.devices:
             log.info("agent's presence does not ring for this call", why=decision.why)
-            self.release(offer, REFUSED_PAUSE_SECONDS)
+            self.release(offer, qdb.REFUSED_PAUSE_SECONDS)
             return False
         cap = spec.agent_ring_seconds
         decision = dataclasses.replace(decision, devices=tuple(
@@ -265,7 +267,7 @@ class QueueWait:
             for d in decision.devices))
         dial = flow.dial_for(decision, offer.extension)
         if dial is None:  # every device refused (toll-fraud guard)
-            self.release(offer, REFUSED_PAUSE_SECONDS)
+            self.release(offer, qdb.REFUSED_PAUSE_SECONDS)
             return False
         flow.offer_screen_pop(offer.extension)
         # the caller keeps hearing the queue's music while the agent's phones ring
@@ -283,7 +285,8 @@ class QueueWait:
         log.info("offering the call to an agent")
         # while the agent's phones ring the entry stays "offered": keep saying this node is
         # alive, or another node would close it as lost and free the agent mid-ring
-        heartbeat = gevent.spawn(self.heartbeat, offer.entry_id)
+        beating = gevent.event.Event()
+        gevent.spawn(self.heartbeat, offer.entry_id, beating)
         try:
             outcome = self.call.bridge(dial)
         except CallEnded:
@@ -294,7 +297,8 @@ class QueueWait:
             self.release(offer, 0)  # the caller gave up while the agent's phones rang
             raise
         finally:
-            heartbeat.kill(block=False)
+            beating.set()  # never kill it: a greenlet killed inside a query spoils the
+            # pooled connection it holds
         gevent.joinall(marking)
         if outcome.answered or answered_at:
             if not answered_at:
@@ -309,9 +313,8 @@ class QueueWait:
         self.release(offer, spec.no_answer_pause_seconds)
         return False
 
-    def heartbeat(self, entry_id: int) -> None:
-        while True:
-            gevent.sleep(qdb.STALE_SECONDS / 3)
+    def heartbeat(self, entry_id: int, stop: gevent.event.Event) -> None:
+        while not stop.wait(qdb.STALE_SECONDS / 3):
             self.ctx.db("queue heartbeat", lambda c: qdb.touch(c, entry_id), None, self.log)
 
     def finish(self, offer: qdb.Offer, log: Any) -> None:

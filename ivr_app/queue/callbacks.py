@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import gevent
+import gevent.event
 import gevent.queue
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -38,7 +39,6 @@ from ivr_app.presence.tollfraud import NumberGuard, NumberRefused
 from ivr_app.queue.spec import QueueSpec
 
 EXTENSION_DIGITS = range(2, 9)
-REFUSED_PAUSE_SECONDS = 5  # an agent whose presence rules do not ring for this customer
 CUSTOMER_RING_SECONDS = 30
 LONGEST_CALL_SECONDS = 4 * 3600
 
@@ -54,6 +54,7 @@ class CallbackDialer:
         self.watch: dict[str, gevent.queue.Queue[Event]] = {}  # callback id -> its events
         self.calls: list[gevent.Greenlet] = []
         self._greenlet: gevent.Greenlet | None = None
+        self._stop = gevent.event.Event()
         control.on("CHANNEL_BRIDGE", self._event)
         control.on("CHANNEL_HANGUP_COMPLETE", self._event)
 
@@ -62,8 +63,11 @@ class CallbackDialer:
         return self
 
     def stop(self) -> None:
+        """Stop looking for callbacks (between two looks; a callback being dialled goes on in
+        FreeSWITCH and its row is cleaned up by expire_stale)."""
+        self._stop.set()
         if self._greenlet is not None:
-            self._greenlet.kill(block=True, timeout=2)
+            self._greenlet.join(timeout=5)
 
     def _event(self, event: Event) -> None:
         watcher = self.watch.get(event.get("variable_ivr_app_callback") or "")
@@ -81,12 +85,11 @@ class CallbackDialer:
             return default
 
     def _run(self) -> None:
-        while True:
+        while not self._stop.wait(self.config.queue.dispatch_interval_seconds):
             try:
                 self.tick()
-            except Exception:
+            except Exception:  # the dialer must outlive any one failure
                 self.log.exception("callback dialer tick failed")
-            gevent.sleep(self.config.queue.dispatch_interval_seconds)
 
     def tick(self) -> int:
         """Start dialling every callback whose turn it is and that has an agent; returns how
@@ -119,15 +122,24 @@ class CallbackDialer:
         if agent is None:
             log.info("agent's presence does not ring for this callback")
             self._db("callback release", lambda c: qdb.release(
-                c, cb.offer, REFUSED_PAUSE_SECONDS), None)
+                c, cb.offer, qdb.REFUSED_PAUSE_SECONDS), None)
             return
         key = str(cb.callback_id)
         events: gevent.queue.Queue[Event] = gevent.queue.Queue()
         self.watch[key] = events
+        # this node is dialling: without the heartbeat another node would take the request
+        # for lost and put it back in line (qdb.expire_stale)
+        beating = gevent.event.Event()
+        gevent.spawn(self._heartbeat, cb.offer.entry_id, beating)
         try:
             self._call(spec, cb, agent, customer, events, log)
         finally:
+            beating.set()  # (never killed: a greenlet killed mid-query spoils its connection)
             self.watch.pop(key, None)
+
+    def _heartbeat(self, entry_id: int, stop: gevent.event.Event) -> None:
+        while not stop.wait(qdb.STALE_SECONDS / 3):
+            self._db("callback heartbeat", lambda c: qdb.touch(c, entry_id), None)
 
     def _call(self, spec: QueueSpec, cb: qdb.CallbackOffer, agent: DialString,
               customer: DialString, events: gevent.queue.Queue[Event], log: Any) -> None:

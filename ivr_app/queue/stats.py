@@ -3,7 +3,8 @@ per queue every ``queue.stats_interval_seconds``.
 
 Which node: the one holding a PostgreSQL session advisory lock on its own connection. When that
 node stops (or its connection drops) the lock is released and the next node to try takes over,
-so there is always one publisher and never two.
+so there is always one publisher and never two. The publisher also cleans up after a node that
+vanished (qdb.expire_stale), so that happens even when no new caller enters the queue.
 
 The event carries the figures as headers (``Queue-Name``, ``Queue-Waiting``, ...) for simple
 consumers, and the same as JSON in the body.
@@ -101,6 +102,10 @@ class QueueStatsPublisher:
         busy = self.busy_extensions()
         fired = 0
         for spec in queues.values():
+            # the publisher is also who cleans up after a node that vanished
+            if expired := qdb.expire_stale(self.conn, spec.name):
+                self.log.warning("queue entries of a vanished node cleaned up",
+                                 queue=spec.name, entries=expired)
             live = qdb.live(self.conn, spec.name, spec.skills, spec.service_level_seconds, busy)
             self.control.sendevent("CUSTOM", event_headers(live), as_json(live))
             fired += 1

@@ -197,3 +197,25 @@ def test_report_entries_and_live_figures(agents: psycopg.Connection) -> None:
     live = qdb.live(agents, "support", SUPPORT, 20, busy_extensions=[])
     assert (live.waiting, live.answered, live.abandoned) == (1, 1, 1)
     assert (live.agents_available, live.agents_busy, live.agents_wrap_up) == (1, 1, 0)
+
+
+def test_a_vanished_node_s_conversation_and_callback_free_their_agents(agents) -> None:
+    """A node that stops mid-conversation or mid-callback leaves rows behind; the cleanup
+    frees the agents, closes the conversation and puts the callback back in line."""
+    a = enter(agents, "a")
+    talk = qdb.claim(agents, "support", a.entry_id, SUPPORT)
+    assert talk is not None
+    qdb.answered(agents, talk)
+    qdb.leave(agents, enter(agents, "b").entry_id, "overflow", "key 2: callback")
+    qdb.request_callback(agents, "support", None, "+15550100001", None)
+    cb = qdb.claim_callback(agents, "support", SUPPORT)
+    assert cb is not None
+    assert qdb.expire_stale(agents, "support") == 0  # heartbeats are fresh
+    agents.execute("UPDATE queue_entries SET seen_at = now() - interval '2 minutes'")
+    assert qdb.expire_stale(agents, "support") == 2
+    assert agents.execute("SELECT count(*) FROM agents WHERE entry_id IS NOT NULL"
+                          ).fetchone() == (0,)
+    assert agents.execute("SELECT status, ended_at IS NOT NULL FROM queue_entries WHERE id = %s",
+                          (a.entry_id,)).fetchone() == ("answered", True)
+    assert agents.execute("SELECT status FROM queue_entries WHERE id = %s",
+                          (cb.offer.entry_id,)).fetchone() == ("waiting",)
