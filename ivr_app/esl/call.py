@@ -161,6 +161,12 @@ class Call:
         """Call ``listener(event)`` for each of this call's ``event_name`` events ("*": all)."""
         self._listeners.setdefault(event_name, []).append(listener)
 
+    def off(self, event_name: str, listener: Callable[[Event], None]) -> None:
+        """Stop calling a listener added with :meth:`on`."""
+        listeners = self._listeners.get(event_name, [])
+        if listener in listeners:
+            listeners.remove(listener)
+
     def wait_for_event(self, predicate: Callable[[Event], bool], timeout: float) -> Event:
         """The next event of this call for which ``predicate`` holds; CallEnded or Timeout."""
         self._raise_if_ended()

@@ -299,6 +299,7 @@ class QueueWait:
         finally:
             beating.set()  # never kill it: a greenlet killed inside a query spoils the
             # pooled connection it holds
+            self.call.off("CHANNEL_BRIDGE", on_bridge)  # a later offer has its own
         gevent.joinall(marking)
         if outcome.answered or answered_at:
             if not answered_at:

@@ -218,3 +218,28 @@ def test_simulator_refuses_calls_over_max_sessions(fs):
     wait_until(lambda: b.destroyed.is_set())
     assert b.hangup_cause == "SWITCH_CONGESTION"
     assert not a.hungup.is_set()
+
+
+def test_listeners_by_name_and_off(fs, serve):
+    """A listener for one event name (none for "*") is called, and stops after off(). (Once,
+    a named listener without a "*" one raised in the reader and killed the call's events.)"""
+    fs.originator.far_end("user/1001", FarEnd(answer_after=0.2, talk=0.5))
+
+    def handler(call, result):
+        bridges: list[str] = []
+        result["bridges"] = bridges
+
+        def first(event):
+            bridges.append("first")
+
+        call.on("CHANNEL_BRIDGE", first)
+        call.answer()
+        call.bridge(DialString.simultaneous([Leg("user/1001")]))
+        call.off("CHANNEL_BRIDGE", first)
+        call.on("CHANNEL_BRIDGE", lambda event: bridges.append("second"))
+        call.bridge(DialString.simultaneous([Leg("user/1001")]))
+        result["played"] = call.playback("tone_stream://%(100,0,440)")  # events still flow
+
+    _ch, result = run(fs, serve, handler)
+    assert result["bridges"] == ["first", "second"]
+    assert result["played"] == "FILE PLAYED"
