@@ -429,3 +429,20 @@ def test_an_unreachable_callback_is_tried_again_then_given_up(rig_factory, db):
 
 def entry_id_of(db, uuid: str) -> int:
     return db.execute("SELECT id FROM queue_entries WHERE call_uuid = %s", (uuid,)).fetchone()[0]
+
+
+def test_a_full_queue_sends_the_next_caller_on_to_another_queue(rig_factory, db):
+    rig = rig_factory(support={"max_length": 1, "on_full": {"action": "queue",
+                                                           "target": "sales"}})
+    hold_agents(db)
+    first = rig.caller("support", "+15550100081")
+    waiting(db, first.uuid)
+    second = rig.caller("support", "+15550100082")  # support is full: into sales
+    wait_until(lambda: db.execute("SELECT queue, status FROM queue_entries WHERE call_uuid = %s",
+                                  (second.uuid,)).fetchone() == ("sales", "waiting"),
+               what="the second caller waiting in sales")
+    assert (second.uuid, "local_stream://moh") in rig.fs.played
+    for ch in (first, second):
+        rig.fs.caller_hangs_up(ch.uuid)
+        ended(ch)
+    assert row_route(db, second.uuid) == "queue support -> queue sales"
