@@ -446,3 +446,25 @@ def test_a_full_queue_sends_the_next_caller_on_to_another_queue(rig_factory, db)
         rig.fs.caller_hangs_up(ch.uuid)
         ended(ch)
     assert row_route(db, second.uuid) == "queue support -> queue sales"
+
+
+def test_without_postgresql_a_queue_caller_reaches_voicemail(prompt_cache, tmp_path):
+    """The queue lives in PostgreSQL; when it does not answer, the caller is not dropped: the
+    queue's on_full way (its mailbox) takes them."""
+    fs = FakeSwitch(time_factor=0.05).start()
+    app = start_app(fs, "postgresql://ivr@127.0.0.1:1/nowhere?connect_timeout=1", prompt_cache,
+                    menus=queue_menus(tmp_path))
+    try:
+        route_company_number(fs, app)
+        caller = fs.place_call("74951112233", caller_id_number="+15550100091", variables={
+            "ivr_app_entry": "queue", "ivr_app_queue": "support"})
+        wait_until(lambda: caller.vars.get("current_application") == "voicemail", timeout=20,
+                   what="the queue's voicemail")
+        assert caller.last_app is not None
+        assert caller.last_app[1].split()[-1] == "1000"  # the support queue's mailbox
+        assert (caller.uuid, "local_stream://moh") not in fs.played  # never queued
+        fs.caller_hangs_up(caller.uuid)
+        ended(caller)
+    finally:
+        app.shutdown()
+        fs.stop()
