@@ -433,7 +433,9 @@ def entry_id_of(db, uuid: str) -> int:
 
 def test_a_full_queue_sends_the_next_caller_on_to_another_queue(rig_factory, db):
     rig = rig_factory(support={"max_length": 1, "on_full": {"action": "queue",
-                                                           "target": "sales"}})
+                                                           "target": "sales"}},
+                      sales={"max_length": 1, "on_full": {"action": "queue",
+                                                         "target": "support"}})
     hold_agents(db)
     first = rig.caller("support", "+15550100081")
     waiting(db, first.uuid)
@@ -441,11 +443,16 @@ def test_a_full_queue_sends_the_next_caller_on_to_another_queue(rig_factory, db)
     wait_until(lambda: db.execute("SELECT queue, status FROM queue_entries WHERE call_uuid = %s",
                                   (second.uuid,)).fetchone() == ("sales", "waiting"),
                what="the second caller waiting in sales")
-    assert (second.uuid, "local_stream://moh") in rig.fs.played
+    wait_until(lambda: (second.uuid, "local_stream://moh") in rig.fs.played, what="music")
+    # both full, each sending callers to the other: the third caller is not passed round
+    # forever but reaches support's mailbox
+    third = rig.caller("support", "+15550100083")
+    hang_up_in_voicemail(rig.fs, third, "voicemail after both queues were full")
     for ch in (first, second):
         rig.fs.caller_hangs_up(ch.uuid)
         ended(ch)
     assert row_route(db, second.uuid) == "queue support -> queue sales"
+    assert row_route(db, third.uuid) == ("queue support -> queue sales -> voicemail 1000")
 
 
 def test_without_postgresql_a_queue_caller_reaches_voicemail(prompt_cache, tmp_path):

@@ -58,6 +58,7 @@ class IvrFlow:
     outcome: str = ""
     employee: EmployeeRef | None = None
     employee_answered: bool = False
+    queues_tried: list[str] = field(default_factory=list)
 
     @property
     def log(self) -> Any:
@@ -386,6 +387,11 @@ class IvrFlow:
         menus = self.ctx.menus
         assert menus is not None
         spec = menus.queues[name]
+        if name in self.queues_tried:  # queues sending callers to each other, all full
+            self.log.warning("queue already tried by this caller: its voicemail instead",
+                             queue=name, tried=self.queues_tried)
+            self.to_voicemail(spec.voicemail_box)
+        self.queues_tried.append(name)
         # a caller moved on from another queue keeps that in the route
         self.route = f"{self.route} -> queue {name}" if self.route.startswith("queue ") \
             else f"queue {name}"
