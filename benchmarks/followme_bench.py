@@ -27,6 +27,7 @@ from pathlib import Path  # noqa: E402
 import gevent.event  # noqa: E402
 import psycopg  # noqa: E402
 
+from benchmarks.database import bench_database  # noqa: E402
 from benchmarks.report import write_section  # noqa: E402
 from ivr_app import config, logs  # noqa: E402
 from ivr_app.db import directory, migrations  # noqa: E402
@@ -34,7 +35,6 @@ from ivr_app.db.pool import make_pool  # noqa: E402
 from ivr_app.esl.outbound import OutboundServer  # noqa: E402
 from ivr_app.handlers.context import HandlerContext  # noqa: E402
 from ivr_app.handlers.ivr import Done, IvrFlow  # noqa: E402
-from ivr_app.testing import pgcluster  # noqa: E402
 from ivr_app.testing.fakeswitch.originate import FarEnd  # noqa: E402
 from ivr_app.testing.fakeswitch.switch import FakeSwitch  # noqa: E402
 
@@ -106,16 +106,8 @@ def run(url: str) -> dict[str, float]:
 
 def main() -> int:
     logs.configure("error", "json", stream=open(os.devnull, "w"))  # noqa: SIM115
-    url = os.environ.get("DATABASE_URL")
-    cluster = None
-    if not pgcluster.answers(url):
-        cluster = pgcluster.ThrowawayCluster().start()
-        url = pgcluster.create_database(cluster.url(), "ivr_bench_followme")
-    try:
+    with bench_database("ivr_bench_followme") as url:
         r = run(url)
-    finally:
-        if cluster is not None:
-            cluster.stop()
     write_section("followme", f"""## Follow-me latency (`python -m benchmarks.followme_bench`)
 
 {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.python_version()},

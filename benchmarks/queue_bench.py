@@ -28,11 +28,11 @@ import gevent  # noqa: E402
 import psycopg  # noqa: E402
 from psycopg_pool import ConnectionPool  # noqa: E402
 
+from benchmarks.database import bench_database  # noqa: E402
 from benchmarks.report import write_section  # noqa: E402
 from ivr_app import logs, yamlfile  # noqa: E402
 from ivr_app.db import directory, migrations  # noqa: E402
 from ivr_app.db import queues as qdb  # noqa: E402
-from ivr_app.testing import pgcluster  # noqa: E402
 
 CALLERS = int(os.environ.get("BENCH_QUEUE_CALLERS", "1000"))
 AGENTS = int(os.environ.get("BENCH_QUEUE_AGENTS", "50"))
@@ -107,16 +107,8 @@ def run(url: str) -> dict:
 
 def main() -> int:
     logs.configure("error", "json", stream=open(os.devnull, "w"))  # noqa: SIM115
-    url = os.environ.get("DATABASE_URL")
-    cluster = None
-    if not pgcluster.answers(url):
-        cluster = pgcluster.ThrowawayCluster().start()
-        url = pgcluster.create_database(cluster.url(), "ivr_bench_queue")
-    try:
+    with bench_database("ivr_bench_queue") as url:
         r = run(url)
-    finally:
-        if cluster is not None:
-            cluster.stop()
     ideal = r["agents"] / (TALK + INTERVAL)
     write_section("queue", f"""## Queue dispatch (`python -m benchmarks.queue_bench`)
 

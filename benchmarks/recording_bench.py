@@ -26,12 +26,12 @@ import gevent  # noqa: E402
 import psycopg  # noqa: E402
 from psycopg_pool import ConnectionPool  # noqa: E402
 
+from benchmarks.database import bench_database  # noqa: E402
 from benchmarks.report import write_section  # noqa: E402
 from ivr_app import config, logs  # noqa: E402
 from ivr_app.db import directory, migrations  # noqa: E402
 from ivr_app.esl.events import DictEvent  # noqa: E402
 from ivr_app.recording.service import RecordingService  # noqa: E402
-from ivr_app.testing import pgcluster  # noqa: E402
 from ivr_app.testing.fakeswitch.media import write_wav  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,17 +84,8 @@ def run(url: str, tmp: Path) -> dict[str, float]:
 
 def main() -> int:
     logs.configure("error", "json", stream=open(os.devnull, "w"))  # noqa: SIM115
-    with tempfile.TemporaryDirectory() as tmp:
-        url = os.environ.get("DATABASE_URL")
-        cluster = None
-        if not pgcluster.answers(url):
-            cluster = pgcluster.ThrowawayCluster().start()
-            url = pgcluster.create_database(cluster.url(), "ivr_bench")
-        try:
-            r = run(url, Path(tmp))
-        finally:
-            if cluster is not None:
-                cluster.stop()
+    with tempfile.TemporaryDirectory() as tmp, bench_database("ivr_bench") as url:
+        r = run(url, Path(tmp))
     write_section("recording", f"""## Recording attachment (`python -m benchmarks.recording_bench`)
 
 {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.python_version()},
