@@ -9,13 +9,33 @@ for longer than configured.
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ivr_app.config import DatabaseConfig
 from ivr_app.errors import DatabaseUnavailable
+
+T = TypeVar("T")
+
+
+def run_or(pool: ConnectionPool | None, what: str, fn: Callable[[psycopg.Connection], T],
+           default: T, log: Any, wait: float = 1.0,
+           message: str = "database unavailable, going on without it") -> T:
+    """Run ``fn`` on a pooled connection; a database outage, a slow query (statement_timeout)
+    or no free connection within ``wait`` seconds gives ``default`` (logged with ``what``)."""
+    if pool is None:
+        return default
+    try:
+        with pool.connection(timeout=wait) as conn:
+            return fn(conn)
+    except (psycopg.Error, PoolTimeout) as exc:
+        text = str(exc).strip()
+        log.warning(message, what=what,
+                    error=text.splitlines()[0] if text else type(exc).__name__)
+        return default
 
 
 def connect_kwargs(cfg: DatabaseConfig, application_name: str = "ivr-app") -> dict[str, Any]:

@@ -28,6 +28,7 @@ import gevent.event
 import gevent.queue
 
 from ivr_app.esl.connection import EslConnection
+from ivr_app.esl.dialstring import DialString
 from ivr_app.esl.errors import AuthFailed, CommandFailed, ConnectionLost, EslError
 from ivr_app.esl.events import Event
 from ivr_app.esl.quoting import Target, quote
@@ -118,6 +119,17 @@ class ControlConnection:
         if text.startswith("-ERR"):
             raise CommandFailed(command.split(" ")[0], text.strip())
         return text
+
+    def originate(self, dial: DialString, then_bridge: DialString, timeout: float) -> str:
+        """``originate <dial> &bridge(<then_bridge>)`` as a background job: ring ``dial``, and
+        when a leg answers, bridge it to ``then_bridge``. Returns the answered leg's UUID;
+        nobody answering raises CommandFailed with FreeSWITCH's cause (``-ERR NO_ANSWER``)."""
+        target = quote(then_bridge.render(), Target.APP_ARG, "bridge target")
+        body = self.bgapi(f"originate {dial.render()} &bridge({target})", timeout=timeout)
+        words = body.split()
+        if len(words) < 2 or words[0] != "+OK":
+            raise CommandFailed("originate", body.strip())
+        return quote(words[1], Target.UUID, "originated leg")
 
     def sendevent(self, name: str, headers: Iterable[tuple[str, str]], body: str = "") -> str:
         """Fire an event into FreeSWITCH (PRESENCE_IN, CUSTOM ...); returns its Event-UUID."""

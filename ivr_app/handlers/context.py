@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool
 
 from ivr_app.config import Config
+from ivr_app.db.pool import run_or
 from ivr_app.menus import MenuSet
 from ivr_app.prompts import PromptStore
 from ivr_app.recording.service import RecordingService
@@ -62,14 +63,6 @@ class HandlerContext:
         """Run ``fn`` on a pooled connection. A database outage or a slow query (the pool's
         statement_timeout) gives ``default``: a call never fails because PostgreSQL did.
         ``wait``: how long to wait for a free connection (default db_wait_seconds)."""
-        log = log or self.log
-        if self.pool is None:
-            return default
-        try:
-            with self.pool.connection(timeout=wait or self.db_wait_seconds) as conn:
-                return fn(conn)
-        except (psycopg.Error, PoolTimeout) as exc:
-            log.warning("database unavailable for the call, going on without it", what=what,
-                        error=str(exc).strip().splitlines()[0] if str(exc).strip() else
-                        type(exc).__name__)
-            return default
+        return run_or(self.pool, what, fn, default, log or self.log,
+                      wait or self.db_wait_seconds,
+                      "database unavailable for the call, going on without it")

@@ -18,7 +18,6 @@ and a caller already waiting keeps waiting until max wait.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
 from typing import Any, Protocol
 
@@ -261,11 +260,7 @@ class QueueWait:
             log.info("agent's presence does not ring for this call", why=decision.why)
             self.release(offer, qdb.REFUSED_PAUSE_SECONDS)
             return False
-        cap = spec.agent_ring_seconds
-        decision = dataclasses.replace(decision, devices=tuple(
-            dataclasses.replace(d, ring_timeout_s=min(d.ring_timeout_s, cap))
-            for d in decision.devices))
-        dial = flow.dial_for(decision, offer.extension)
+        dial = flow.dial_for(decision.ring_at_most(spec.agent_ring_seconds), offer.extension)
         if dial is None:  # every device refused (toll-fraud guard)
             self.release(offer, qdb.REFUSED_PAUSE_SECONDS)
             return False

@@ -6,6 +6,7 @@ never overwrites another: turning DND off brings the forward back exactly as it 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 from collections.abc import Mapping, Sequence
@@ -127,3 +128,9 @@ class Decision:
     devices: tuple[Device, ...] = ()
     forward_to: str | None = None
     why: str = ""  # for the log: which rule or default decided
+
+    def ring_at_most(self, seconds: int) -> Decision:
+        """The same decision with every device's ring time capped (a queue's offer)."""
+        return dataclasses.replace(self, devices=tuple(
+            dataclasses.replace(d, ring_timeout_s=min(d.ring_timeout_s, seconds))
+            for d in self.devices))

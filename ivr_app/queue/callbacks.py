@@ -22,12 +22,13 @@ import gevent
 import gevent.event
 import gevent.queue
 import psycopg
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool
 
 from ivr_app.config import Config
 from ivr_app.db import interactions
 from ivr_app.db import presence as presence_db
 from ivr_app.db import queues as qdb
+from ivr_app.db.pool import run_or
 from ivr_app.esl.dialstring import DialString, Leg
 from ivr_app.esl.errors import EslError
 from ivr_app.esl.events import Event
@@ -75,14 +76,7 @@ class CallbackDialer:
             watcher.put(event)
 
     def _db(self, what: str, fn: Callable[[psycopg.Connection], Any], default: Any) -> Any:
-        try:
-            with self.pool.connection(timeout=1.0) as conn:
-                return fn(conn)
-        except (psycopg.Error, PoolTimeout) as exc:
-            self.log.warning("database unavailable for callbacks", what=what,
-                             error=str(exc).strip().splitlines()[0] if str(exc).strip()
-                             else type(exc).__name__)
-            return default
+        return run_or(self.pool, what, fn, default, self.log)
 
     def _run(self) -> None:
         while not self._stop.wait(self.config.queue.dispatch_interval_seconds):
@@ -144,16 +138,14 @@ class CallbackDialer:
     def _call(self, spec: QueueSpec, cb: qdb.CallbackOffer, agent: DialString,
               customer: DialString, events: gevent.queue.Queue[Event], log: Any) -> None:
         log.info("calling back: the agent first")
-        command = f"originate {agent.render()} &bridge({customer.render()})"
         try:
-            result = self.control.bgapi(command, timeout=float(
+            agent_uuid = self.control.originate(agent, customer, timeout=float(
                 agent.variables.get("originate_timeout", spec.agent_ring_seconds)) + 30.0)
         except EslError as exc:  # -ERR NO_ANSWER, USER_BUSY ...: the agent did not take it
             log.info("agent did not answer the callback", result=str(exc))
             self._db("callback release", lambda c: qdb.release(
                 c, cb.offer, spec.no_answer_pause_seconds), None)
             return
-        agent_uuid = result.split()[1] if len(result.split()) > 1 else ""
         reached = False
         cause = "NO_ANSWER"
         while True:
@@ -209,9 +201,7 @@ class CallbackDialer:
                           ZoneInfo(cfg.timezone))
         if decision.action is not PresenceAction.RING or not decision.devices:
             return None
-        devices = [dataclasses.replace(d, ring_timeout_s=min(d.ring_timeout_s,
-                                                             spec.agent_ring_seconds))
-                   for d in decision.devices]
+        devices = decision.ring_at_most(spec.agent_ring_seconds).devices
         plan = followme.plan(devices, cfg, NumberGuard.from_config(cfg),
                              origination_caller_id_number=cb.number,
                              ivr_app_callback=cb.callback_id, ivr_app_queue=spec.name)

@@ -8,7 +8,7 @@ import pytest
 
 from ivr_app.config import PresenceConfig
 from ivr_app.presence.followme import forward_leg, plan
-from ivr_app.presence.model import Device, DeviceKind
+from ivr_app.presence.model import Action, Decision, Device, DeviceKind
 from ivr_app.presence.tollfraud import NumberGuard, NumberRefused
 
 CFG = PresenceConfig()
@@ -67,3 +67,13 @@ def test_forward_to_an_extension_or_a_guarded_number():
         "sofia/gateway/pstn/+447700900123"
     with pytest.raises(NumberRefused, match="blocked"):
         forward_leg("+19005551234", CFG, GUARD, 20)
+
+
+def test_a_queue_offer_caps_every_device_s_ring_time():
+    decision = Decision(Action.RING, (Device(DeviceKind.DESK, "user/1001", ring_timeout_s=25),
+                                      Device(DeviceKind.MOBILE, "+79161110001",
+                                             ring_timeout_s=10)))
+    capped = decision.ring_at_most(15)
+    assert [d.ring_timeout_s for d in capped.devices] == [15, 10]
+    assert capped.action is Action.RING
+    assert [d.ring_timeout_s for d in decision.devices] == [25, 10]  # unchanged
