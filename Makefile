@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: dev test lint demo bench schema-dump clean tools
+.PHONY: dev test test-fs lint demo bench schema-dump clean tools
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,3 +44,7 @@ schema-dump: dev tools
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
+
+## test-fs: the flows on a real FreeSWITCH 1.10 with SIPp calls (tests_fs/README.md; not in CI)
+test-fs: dev tools
+	$(PY) -m pytest -c tests_fs/pytest.ini --rootdir=. -p no:cacheprovider tests_fs

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from ivr_app import config as config_mod
-from ivr_app import logs
+from ivr_app import fsconf, logs
 from ivr_app.clikit import Context, pass_ctx
 from ivr_app.clikit import fails_cleanly as _fails_cleanly
 from ivr_app.clikit import table as _table
@@ -803,4 +803,5 @@ def demo(ctx: Context, data_file: str) -> None:
 
 # hold queues (ivr_app/queue/commands.py): `queue stats|callbacks|callback-done`, `report queues`
 cli.add_command(queue_commands.queue_group)
+cli.add_command(fsconf.freeswitch_group)
 cli.add_command(queue_commands.report_group)

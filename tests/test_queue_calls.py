@@ -25,9 +25,11 @@ from tests.ivr_harness import (
     EMILY,
     IVAN,
     MENUS,
+    call,
     ended,
     hang_up_in_voicemail,
     route_company_number,
+    row,
     start_app,
 )
 
@@ -52,10 +54,11 @@ QUEUES = {
 }
 
 
-def queue_menus(tmp_path: Path, **overrides: dict) -> Path:
+def queue_menus(tmp_path: Path, manager_fallback: list | None = None,
+                **overrides: dict) -> Path:
     data = yaml.safe_load(MENUS.read_text())
     data["queues"] = {name: {**spec, **overrides.get(name, {})} for name, spec in QUEUES.items()}
-    data["manager_fallback"] = [{"action": "voicemail"}]
+    data["manager_fallback"] = manager_fallback or [{"action": "voicemail"}]
     path = tmp_path / "menus.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
     return path
@@ -121,13 +124,13 @@ def rig_factory(db, database_url, prompt_cache, tmp_path):
     made: list[Rig] = []
 
     def make(*, time_factor: float = 0.05, nodes: int = 1, sessions_per_second: int = 30,
-             **overrides: dict) -> Rig:
+             manager_fallback: list | None = None, **overrides: dict) -> Rig:
         load_agents(db)
         fs = FakeSwitch(time_factor=time_factor, sessions_per_second=sessions_per_second)
         fs.start()
         out = io.StringIO()
         logs.configure("info", "json", stream=out)
-        menus = queue_menus(tmp_path, **overrides)
+        menus = queue_menus(tmp_path, manager_fallback, **overrides)
         apps = [start_app(fs, database_url, prompt_cache, menus=menus, env={
             "IVR_APP_SERVICE_NODE_NAME": f"node{i}",
             "IVR_APP_QUEUE_DISPATCH_INTERVAL_SECONDS": "0.1",
@@ -475,3 +478,29 @@ def test_without_postgresql_a_queue_caller_reaches_voicemail(prompt_cache, tmp_p
     finally:
         app.shutdown()
         fs.stop()
+
+
+def test_a_caller_sent_from_the_menu_to_the_queue_is_not_stranded(rig_factory, db):
+    """Key 2 (account manager), no answer, the support queue: the menu's 2 is not the
+    queue's callback key; an agent free at once gets the caller although the break for the
+    music could reach FreeSWITCH before the music started (it is lost there)."""
+    rig = rig_factory(manager_fallback=[{"action": "queue", "target": "support"}])
+    rig.fs.originator.far_end("user/1002", NEVER_ANSWERS)  # Emily's account manager
+    rig.fs.originator.far_end("user/2001", FarEnd(answer_after=0.5, talk=2))
+    rig.fs.park_tick = 0.05  # an execute waits for the parked channel's next frame
+    hold_agents(db)
+    ch = call(rig.fs, EMILY)
+    wait_until(lambda: ch.vars.get("current_application") == "play_and_get_digits",
+               what="the main menu")
+    rig.fs.press(ch.uuid, "2")
+    waiting(db, ch.uuid)
+    wait_until(lambda: (e := entry(db, ch.uuid)) and e[4] == 0 and
+               rig.fs.channel(ch.uuid) is not None, what="a while in the line")
+    assert db.execute("SELECT count(*) FROM queue_callbacks").fetchone()[0] == 0
+    free_agent(db, "2001")
+    ended(ch)
+    status, _reason, agent, _pos, _offers = settled(db, ch.uuid)
+    assert (status, agent) == ("answered", "2001")
+    route, _path, cause, _customer = row(db, ch.uuid)
+    assert route == "main/manager -> queue support"
+    assert cause == "NORMAL_CLEARING"

@@ -5,7 +5,9 @@
 3. ``reloadxml`` over ESL, and read its reply: FreeSWITCH answers ``+OK`` even for broken XML,
    with the error inside the brackets (``+OK [[error near line 7048]: ...]``), and keeps the
    old tree;
-4. verify with ``xml_locate dialplan`` that every extension we wrote is loaded;
+4. verify with ``xml_locate dialplan`` that every extension we wrote is loaded, and that each
+   deployed number really reaches it there (ivr_app/dialplan/reach.py: a stock extension
+   earlier in the context, such as Local_Extension for 1000-1019, would catch it first);
 5. on any failure, put the previous files back, ``reloadxml`` again, and say so
    (result ``rolled back``, exit code 7).
 
@@ -28,6 +30,7 @@ from typing import Any
 
 import psycopg
 
+from ivr_app.dialplan import reach
 from ivr_app.dialplan.validate import validate
 from ivr_app.errors import ConfigError, DeployFailed, NotFound
 from ivr_app.esl.errors import EslError
@@ -161,7 +164,8 @@ class Deployer:
             version = self._record(action, files, "rolled back", str(exc), diff)
             self.log.error("dialplan deploy rolled back", version=version, error=str(exc))
             raise DeployFailed(f"deploy {version} rolled back: {exc}") from None
-        version = self._record(action, files, "ok", "reloadxml +OK, extensions verified", diff)
+        version = self._record(action, files, "ok",
+                               "reloadxml +OK, every number reaches its extension", diff)
         self.log.info("dialplan deployed", version=version, action=action)
         return Deploy(version, "ok", "", diff)
 
@@ -206,6 +210,9 @@ class Deployer:
                           for name in EXTENSION_NAME.findall(text)} - live)
         if missing:
             raise DeployFailed("FreeSWITCH did not load extension(s) " + ", ".join(missing))
+        shadows = reach.shadowed(loaded, files)
+        if shadows:
+            raise DeployFailed("; ".join(shadows))
 
     def _record(self, action: str, files: dict[str, str], result: str, detail: str,
                 diff: str) -> int:

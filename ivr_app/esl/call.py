@@ -39,6 +39,23 @@ DEFAULT_APP_TIMEOUT = 600.0  # seconds a single application may run (playback, d
 BRIDGE_TIMEOUT = 4 * 3600.0  # a bridged conversation
 
 
+class Running:
+    """An application started with :meth:`Call.start`: ``started`` is set by its
+    CHANNEL_EXECUTE, ``done`` by its CHANNEL_EXECUTE_COMPLETE (or fails with CallEnded)."""
+
+    def __init__(self, app: str, app_uuid: str) -> None:
+        self.app, self.app_uuid = app, app_uuid
+        self.started = gevent.event.Event()
+        self.done: gevent.event.AsyncResult = gevent.event.AsyncResult()
+
+    def ready(self) -> bool:
+        return self.done.ready()
+
+    def get(self, timeout: float) -> Event:
+        """Its CHANNEL_EXECUTE_COMPLETE; CallEnded, or gevent.Timeout after ``timeout``."""
+        return self.done.get(timeout=timeout)
+
+
 @dataclass(frozen=True)
 class BridgeOutcome:
     """What a bridge came to. ``answered``: someone took the call (and the conversation is over
@@ -64,6 +81,7 @@ class Call:
         self._complete = gevent.event.Event()
         self._lingering = False
         self._waiters: dict[str, gevent.event.AsyncResult] = {}
+        self._starting: dict[str, gevent.event.Event] = {}  # Application-UUID -> started
         self._event_waiters: list[tuple[Callable[[Event], bool], gevent.event.AsyncResult]] = []
         self._listeners: dict[str, list[Callable[[Event], None]]] = {}
         self.dtmf: gevent.queue.Queue[str] = gevent.queue.Queue()
@@ -98,8 +116,16 @@ class Call:
 
     def _on_event(self, event: Event) -> None:
         name = event.name
-        if name == "CHANNEL_EXECUTE_COMPLETE":
-            waiter = self._waiters.pop(event.get("Application-UUID") or "", None)
+        if name == "CHANNEL_EXECUTE":
+            started = self._starting.pop(event.get("Application-UUID") or "", None)
+            if started is not None:
+                started.set()
+        elif name == "CHANNEL_EXECUTE_COMPLETE":
+            app_uuid = event.get("Application-UUID") or ""
+            started = self._starting.pop(app_uuid, None)
+            if started is not None:
+                started.set()
+            waiter = self._waiters.pop(app_uuid, None)
             if waiter is not None:
                 waiter.set(event)
         elif name == "DTMF":
@@ -148,6 +174,7 @@ class Call:
         for w in waiters.values():
             if not w.ready():
                 w.set_exception(exc)
+        self._starting.clear()
         ev_waiters, self._event_waiters = self._event_waiters, []
         for _pred, r in ev_waiters:
             if not r.ready():
@@ -197,30 +224,30 @@ class Call:
         try:
             return running.get(timeout=timeout)
         except gevent.Timeout:
-            self._waiters = {k: w for k, w in self._waiters.items() if w is not running}
+            self._waiters.pop(running.app_uuid, None)
+            self._starting.pop(running.app_uuid, None)
             raise EslError(f"{app} did not complete within {timeout} s") from None
 
-    def start(self, app: str, arg: str | None = None, *,
-              track: bool = True) -> gevent.event.AsyncResult:
-        """Start an application and return at once; the result is set to its
-        CHANNEL_EXECUTE_COMPLETE (or fails with CallEnded). Music on hold runs like this while
-        the flow goes on, and :meth:`break_` ends it."""
+    def start(self, app: str, arg: str | None = None, *, track: bool = True) -> Running:
+        """Start an application and return at once (see :class:`Running`). Music on hold
+        runs like this while the flow goes on, and :meth:`stop` ends it."""
         self._raise_if_ended()
         app = quote(app, Target.VAR_NAME, "application")
-        app_uuid = str(uuid_mod.uuid4())
+        running = Running(app, str(uuid_mod.uuid4()))
         lines = ["sendmsg", "call-command: execute", f"execute-app-name: {app}"]
         if arg:
             lines.append(f"execute-app-arg: {quote(arg, Target.HEADER, app + ' argument')}")
-        lines += [f"Event-UUID: {app_uuid}", "event-lock: true"]
-        waiter: gevent.event.AsyncResult = gevent.event.AsyncResult()
+        lines += [f"Event-UUID: {running.app_uuid}", "event-lock: true"]
         if track:
-            self._waiters[app_uuid] = waiter
+            self._waiters[running.app_uuid] = running.done
+            self._starting[running.app_uuid] = running.started
         try:
             self._command("\n".join(lines))
         except Exception:
-            self._waiters.pop(app_uuid, None)
+            self._waiters.pop(running.app_uuid, None)
+            self._starting.pop(running.app_uuid, None)
             raise
-        return waiter
+        return running
 
     def api(self, command: str, *args: str) -> str:
         """An API command over this call's socket; returns the body (``-ERR ...`` raises)."""
@@ -241,12 +268,17 @@ class Call:
         self.execute("pre_answer")
 
     def hangup(self, cause: str = "NORMAL_CLEARING", timeout: float = 5.0) -> None:
-        """Hang up with ``cause`` and wait for the channel to be down. Never raises CallEnded."""
+        """Hang up with ``cause`` and wait for the channel to be down. Never raises CallEnded.
+
+        ``uuid_kill``, not ``sendmsg call-command: hangup``: a sendmsg hangup is queued behind
+        an application started with event-lock (endless hold music: the caller would never
+        be hung up; captured in outbound-hangup-behind-locked-playback), uuid_kill acts at
+        once."""
         if self.ended:
             return
         cause = quote(cause, Target.VAR_NAME, "hangup cause")
         try:
-            self._command(f"sendmsg\ncall-command: hangup\nhangup-cause: {cause}")
+            self.api("uuid_kill", self.uuid, cause)
         except EslError:
             return
         self._hung_up.wait(timeout)
@@ -327,8 +359,15 @@ class Call:
         peer = ev.variable("last_bridge_to") or ev.variable("bridge_to")
         disposition = ev.variable("originate_disposition") or ""
         answered = bool(peer) and disposition.upper() in ("SUCCESS", "CALL ACCEPTED")
-        cause = (ev.variable("last_bridge_hangup_cause") if answered else None) \
-            or disposition or ev.get("Application-Response") or "UNKNOWN"
+        if answered:
+            # last_bridge_hangup_cause is set by whichever leg hung up last: on a real
+            # FreeSWITCH that can be a ring-all loser (LOSE_RACE) after the winner talked,
+            # which never says how a conversation ended
+            cause = ev.variable("last_bridge_hangup_cause") or "NORMAL_CLEARING"
+            if cause == "LOSE_RACE":
+                cause = "NORMAL_CLEARING"
+        else:
+            cause = disposition or ev.get("Application-Response") or "UNKNOWN"
         return BridgeOutcome(answered, cause, peer, ev.variable("DIALSTATUS"))
 
     def record_session(self, path: str) -> None:
@@ -352,15 +391,65 @@ class Call:
         self.execute("sleep", str(int(ms)))
 
     def break_(self, all_queued: bool = False) -> None:
-        """Stop what is playing now (from another greenlet than the one running the flow)."""
+        """Stop what is playing now (from another greenlet than the one running the flow).
+        FreeSWITCH loses a break that arrives before the next application starts (it clears
+        CF_BREAK as each one starts): to stop something you started, use :meth:`stop`."""
         self._raise_if_ended()
         args = [self.uuid, "all"] if all_queued else [self.uuid]
         self.api("uuid_break", *args)
 
-    def start_playback(self, path: str) -> gevent.event.AsyncResult:
+    def stop(self, running: Running, *, start_wait: float = 2.0, end_wait: float = 2.0,
+             tries: int = 3) -> bool:
+        """End an application started with :meth:`start` (hold music); True once it is over.
+
+        Waits for its CHANNEL_EXECUTE first, since a uuid_break sent before it lands is
+        lost (outbound-break-before-start: the music would play on, the caller stranded),
+        then breaks and waits for its completion, breaking again if it did not come. Every
+        wait has a deadline; it never raises Timeout, and CallEnded only if the call ended."""
+        if running.ready():
+            return True
+        if not running.started.wait(start_wait):
+            self.log.warning("application not started yet, breaking anyway", app=running.app)
+        for attempt in range(1, tries + 1):
+            if self.ended:
+                return running.ready()
+            try:
+                self.break_()
+            except CommandFailed as exc:  # the channel is already gone
+                self.log.info("break refused", app=running.app, error=str(exc))
+                return running.ready()
+            try:
+                running.get(timeout=end_wait)
+                return True
+            except gevent.Timeout:
+                self.log.warning("application did not end on break", app=running.app,
+                                 attempt=attempt)
+            except CallEnded:
+                return True
+        return False
+
+    def start_playback(self, path: str) -> Running:
         """Start playing (music on hold: an endless stream) without waiting; stop it with
-        :meth:`break_`. The result is set when the playback ends."""
+        :meth:`stop`. Its ``done`` is set when the playback ends."""
         return self.start("playback", quote(path, Target.APP_ARG, "playback path"))
+
+    def flush_dtmf(self) -> None:
+        """Forget every key pressed so far, here and in FreeSWITCH: a step that reads keys of
+        its own starts clean. FreeSWITCH sends a DTMF event for every key, including the ones
+        play_and_get_digits consumed, and keys pressed between applications wait in the
+        channel's queue for the next reader (``flush_dtmf`` empties that). The events go
+        first: a key pressed while flush_dtmf runs is a key for the new step, and its event
+        (sent after the ones already here, on the same socket) is kept."""
+        self.clear_dtmf_events()
+        self.execute("flush_dtmf")
+
+    def clear_dtmf_events(self) -> None:
+        """Forget the DTMF events received so far (the keys a finished step already used)."""
+        while True:
+            try:
+                self.dtmf.get_nowait()
+            except gevent.queue.Empty:
+                return
 
     def displace(self, path: str, *, mux: bool = True, limit_s: int = 0) -> None:
         """Play ``path`` over whatever the caller hears (``uuid_displace ... mux``): the music

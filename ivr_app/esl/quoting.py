@@ -51,7 +51,10 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _DIAL_TARGET = re.compile(r"^[A-Za-z0-9+*#_.@:/=%-]{1,200}$")
 # () , ; for values such as tone_stream://%(300,0,440); a , in a value makes dialstring.py
 # switch the variable separator with FreeSWITCH's ^^ syntax
-_DIAL_VAR = re.compile(r"^[A-Za-z0-9 +*#_.@:/%(),;=-]{0,200}$")
+# (letters of any script: a caller's name in Cyrillic is as harmless as in Latin)
+_DIAL_VAR = re.compile(r"^[\w +*#.@:/%(),;=-]{0,200}$")
+_NOT_DISPLAY = re.compile(r"[^\w .+()@-]+")
+_NOT_NUMBER = re.compile(r"[^0-9A-Za-z+*#._-]+")
 _DTMF = re.compile(r"^[0-9*#A-Da-dwW]{1,64}$")
 
 
@@ -127,6 +130,22 @@ def quote(value: object, target: Target, what: str = "value") -> str:
             raise UnsafeValue(f"{what}: not DTMF digits: {value!r}")
         return value
     raise AssertionError(target)  # pragma: no cover - exhaustive
+
+
+def display_name(value: str, limit: int = 80) -> str:
+    """A caller's name as the name shown on the phones we ring (``origination_caller_id_name``).
+
+    FreeSWITCH copies the caller's display name into the From of every leg, and sofia cannot
+    build an INVITE from one holding ``\\"`` ("Error creating HANDLE!", the bridge fails with
+    DESTINATION_OUT_OF_ORDER: outbound-sip-quoted-display). So only letters, digits and a few
+    harmless marks pass; everything else becomes a blank. The stored name stays verbatim."""
+    return " ".join(_NOT_DISPLAY.sub(" ", value).split())[:limit]
+
+
+def caller_number(value: str, limit: int = 40) -> str:
+    """A caller's number as shown on the phones we ring, when it is not E.164: passed as it
+    came (an internal extension, ``anonymous``), minus anything a dial string cannot hold."""
+    return _NOT_NUMBER.sub("", value)[:limit]
 
 
 def app_args(*words: object, what: str = "argument") -> str:

@@ -26,7 +26,8 @@ from ivr_app.db.customers import CustomerCard
 from ivr_app.db.employees import EmployeeRef
 from ivr_app.esl.call import BridgeOutcome, Call
 from ivr_app.esl.dialstring import DialString
-from ivr_app.esl.quoting import app_args
+from ivr_app.esl.errors import CallEnded
+from ivr_app.esl.quoting import app_args, caller_number, display_name
 from ivr_app.handlers.context import CONFIRM_TONE, HandlerContext
 from ivr_app.handlers.queue import QueueWait
 from ivr_app.menus import EXTENSION, Action, Menu
@@ -170,18 +171,31 @@ class IvrFlow:
                 self.prompt(menu.after_hours_greeting)
                 self.act(menu.after_hours_action or Action("voicemail"), menu, stack)
                 return
+            lead_in: list[str] = []
             if menu.greeting and menu.name not in greeted:
                 greeted.add(menu.name)
-                self.prompt(menu.greeting)
-            choice = self.choose(menu)
+                lead_in.append(menu.greeting)
+            choice = self.choose(menu, lead_in)
             self.act(choice, menu, stack)
 
-    def choose(self, menu: Menu) -> Action:
+    def prompt_files(self, names: list[str | None]) -> list[str]:
+        return [self.ctx.prompt(n, self.language) for n in names if n]
+
+    def menu_prompt(self, lead_in: list[str | None], prompt: str) -> str:
+        """The menu's prompt with what comes before it (the greeting, the invalid or timeout
+        prompt of the last try) as one ``file_string://``: play_and_get_digits ends its prompt
+        at the first key and keeps it, while a separate ``playback`` would throw the key away
+        (outbound-dtmf-during-playback), so a caller who knows the menu can press at once."""
+        files = self.prompt_files([*lead_in, prompt])
+        return files[0] if len(files) == 1 else "file_string://" + "!".join(files)
+
+    def choose(self, menu: Menu, lead_in: list[str | None]) -> Action:
         """Prompt, collect keys, retry on nothing or nonsense; the chosen action, or
-        on_failure after max_tries."""
+        on_failure after max_tries. Keys pressed during the greeting or a retry's prompt
+        count (type-ahead)."""
         for _ in range(menu.max_tries):
             digits = self.call.play_and_get_digits(
-                self.ctx.prompt(menu.prompt, self.language),
+                self.menu_prompt(lead_in, menu.prompt),
                 invalid="silence_stream://100", min_digits=1,
                 max_digits=MAX_DIGITS if menu.direct_dial else 1, tries=1,
                 timeout_ms=menu.timeout_ms,
@@ -189,21 +203,25 @@ class IvrFlow:
                 digit_timeout_ms=menu.inter_digit_ms,
                 # all 16 DTMF keys come back, so A-D reach the invalid prompt (not "no input")
                 regex=rf"^[0-9A-Da-d*#]{{1,{MAX_DIGITS}}}$")
+            if digits is None and self.call.ended:  # a hangup is not a try without input
+                raise CallEnded(self.call.uuid, self.call.hangup_cause)
             self.keys.append({"menu": menu.name, "digits": digits or ""})
             if digits is None:
                 self.log.info("no input", menu=menu.name)
-                self.prompt(menu.timeout_prompt)
+                lead_in = [menu.timeout_prompt]
                 continue
             if not VALID_KEYS.match(digits):
                 self.log.info("invalid entry", menu=menu.name, digits=digits)
-                self.prompt(menu.invalid_prompt)
+                lead_in = [menu.invalid_prompt]
                 continue
             if len(digits) == 1 and digits in menu.options:
                 return menu.options[digits]
             if menu.direct_dial and EXTENSION.match(digits) and self.employee_exists(digits):
                 return Action("transfer", digits)
             self.log.info("invalid entry", menu=menu.name, digits=digits)
-            self.prompt(menu.invalid_prompt)
+            lead_in = [menu.invalid_prompt]
+        for name in lead_in:  # the last try's invalid / timeout prompt, before on_failure
+            self.prompt(name)
         self.log.info("too many failed tries", menu=menu.name)
         self.route = f"{menu.name}/failed"
         return menu.on_failure
@@ -355,8 +373,7 @@ class IvrFlow:
     def dial_for(self, decision: Decision, extension: str) -> DialString | None:
         cfg = self.ctx.config.presence
         guard = NumberGuard.from_config(cfg)
-        caller_id = {"origination_caller_id_number": to_e164(
-            self.call.caller_id_number, self.ctx.config.ivr.default_region) or "0000000000"}
+        caller_id = self.caller_id_shown()
         if decision.action is PresenceAction.FORWARD:
             timeout = self.ctx.config.ivr.ring_timeout_seconds
             try:
@@ -370,6 +387,17 @@ class IvrFlow:
         for device, reason in plan.refused:
             self.log.warning("follow-me leg dropped", device=str(device.kind), reason=reason)
         return plan.dial
+
+    def caller_id_shown(self) -> dict[str, str]:
+        """What the employee's phones show: the caller's E.164 number (or the number as it
+        came, never a made-up one) and a name the phones can display (quoting gate)."""
+        raw = self.call.caller_id_number or ""
+        number = to_e164(raw, self.ctx.config.ivr.default_region) or caller_number(raw)
+        shown = {"origination_caller_id_number": number} if number else {}
+        name = display_name(self.card.name if self.card else self.call.caller_id_name or "")
+        if name:
+            shown["origination_caller_id_name"] = name
+        return shown
 
     def offer_screen_pop(self, extension: str) -> None:
         if self.ctx.screen_pop is None:
@@ -392,9 +420,10 @@ class IvrFlow:
                              queue=name, tried=self.queues_tried)
             self.to_voicemail(spec.voicemail_box)
         self.queues_tried.append(name)
-        # a caller moved on from another queue keeps that in the route
-        self.route = f"{self.route} -> queue {name}" if self.route.startswith("queue ") \
-            else f"queue {name}"
+        # a caller moved on from another queue, or from a step that did not reach anyone
+        # (the account manager's fallback), keeps that in the route
+        chained = self.route.startswith("queue ") or "/" in self.route
+        self.route = f"{self.route} -> queue {name}" if chained else f"queue {name}"
         self.outcome = f"queued in {name}"
         rec = self.ctx.recording
         if rec is not None and rec.policy.for_route(self.route):

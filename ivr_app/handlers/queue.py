@@ -28,7 +28,7 @@ import gevent.queue
 from ivr_app.db import queues as qdb
 from ivr_app.db.customers import CustomerCard
 from ivr_app.db.employees import EmployeeRef
-from ivr_app.esl.call import Call
+from ivr_app.esl.call import Call, Running
 from ivr_app.esl.errors import CallEnded, CommandFailed
 from ivr_app.esl.events import Event
 from ivr_app.handlers.context import HandlerContext
@@ -69,13 +69,17 @@ class QueueWait:
         self.call, self.ctx = flow.call, flow.ctx
         self.log = flow.log.bind(queue=spec.name)
         self.entry: qdb.Entered | None = None
-        self.music: gevent.event.AsyncResult | None = None
+        self.music: Running | None = None
         self.announcement: str | None = None  # the file now displaced over the music
 
     # -- the call flow -------------------------------------------------------------------------
 
     def run(self) -> Exit | None:
         """Wait until an agent took the call (None) or the caller goes another way (an Exit)."""
+        # the keys of the menu that sent the caller here (FreeSWITCH sends a DTMF event for
+        # each, even those play_and_get_digits consumed) mean nothing here: a 2 for "account
+        # manager" must not be taken for the queue's callback key
+        self.call.flush_dtmf()
         self.entry = self.enter()
         if self.entry is None:
             return self.spec.on_full
@@ -158,10 +162,10 @@ class QueueWait:
                 self.call.stop_displace(self.announcement)
             self.announcement = None
         music, self.music = self.music, None
-        if music is not None and not music.ready() and not self.call.ended:
-            with contextlib.suppress(CallEnded, CommandFailed):
-                self.call.break_()
-                music.get(timeout=5.0)
+        if music is not None and not self.call.ended:
+            with contextlib.suppress(CallEnded):
+                if not self.call.stop(music):
+                    self.log.error("hold music would not stop", queue=self.spec.name)
 
     def announce(self) -> None:
         spec = self.spec

@@ -23,6 +23,14 @@ class FileInfo:
     duration_ms: int | None
 
 
+def under(path: Path, directory: Path) -> bool:
+    """``path`` names a file inside ``directory`` (both made absolute, symlinks resolved)."""
+    if not str(path):
+        return False
+    real, root = os.path.realpath(path), os.path.realpath(directory)
+    return os.path.commonpath([real, root]) == root
+
+
 def inspect(path: Path, restrict: bool = True) -> FileInfo | None:
     """Size, checksum and length of a finished recording (None if it is not there). The file
     is made readable by its owner only: a recording is personal data."""

@@ -97,7 +97,17 @@ class RecordingService:
 
     # -- on demand: an employee's keys during the conversation ---------------------------------
 
+    def ours(self, event: Event) -> bool:
+        """A recording this service started: its file is under the recordings directory.
+        FreeSWITCH fires RECORD_START / RECORD_STOP for every switch_ivr_record_file too,
+        mod_voicemail's messages (msg_<uuid>.wav under its storage) included: those are
+        voicemails, attached by the voicemail service, not recordings."""
+        path = event.get("Record-File-Path") or ""
+        return files.under(Path(path), self.directory)
+
     def on_record_start(self, event: Event) -> None:
+        if not self.ours(event):
+            return
         if event.unique_id:
             self.active[event.unique_id] = event.get("Record-File-Path") or ""
 
@@ -170,6 +180,9 @@ class RecordingService:
     # -- attaching -----------------------------------------------------------------------------
 
     def on_record_stop(self, event: Event) -> None:
+        if not self.ours(event):
+            self.log.debug("not our recording", path=event.get("Record-File-Path"))
+            return
         if event.unique_id:
             self.active.pop(event.unique_id, None)
             self.masked.discard(event.unique_id)

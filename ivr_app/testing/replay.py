@@ -166,7 +166,7 @@ def replay(scenario: str, fs: FakeSwitch, wait: float = 3.0) -> dict[str, Conn]:
             if conn.sock is None:
                 continue
             if data:
-                conn.sock.sendall(data)  # type: ignore[arg-type]
+                conn.sock.sendall(_map_uuids(data, uuids(conns)))  # type: ignore[arg-type]
             else:
                 conn.sock.close()
         for conn in conns.values():
@@ -183,6 +183,26 @@ def replay(scenario: str, fs: FakeSwitch, wait: float = 3.0) -> dict[str, Conn]:
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def uuids(conns: dict[str, Conn]) -> dict[str, str]:
+    """The capture's channel UUIDs that FreeSWITCH chose itself, mapped to the simulator's:
+    an outbound socket's connect reply names the controlled channel (a loopback B leg, whose
+    UUID no client sets), so a ctl/ command naming it is sent with the simulator's UUID."""
+    primary = conns.get("")
+    if primary is None or not primary.received or not primary.expected:
+        return {}
+    want = primary.expected[0][1].get("Unique-ID")
+    got = primary.received[0].get("Unique-ID")
+    return {want: got} if want and got and want != got else {}
+
+
+def _map_uuids(data: object, mapping: dict[str, str]) -> object:
+    if not mapping or not isinstance(data, bytes):
+        return data
+    for want, got in mapping.items():
+        data = data.replace(want.encode(), got.encode())
+    return data
 
 
 def _shape(messages: list[Message]) -> tuple[list[str], dict[str, list[tuple[str, tuple]]]]:

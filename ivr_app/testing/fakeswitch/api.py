@@ -92,6 +92,9 @@ def uuid_break(fs: FakeSwitch, arg: str) -> str:
     ch = fs.channel(uuid)
     if ch is None:
         return _no_such(uuid)
+    if "all" in arg.split(" ")[1:]:  # switch_core_session_flush_private_events
+        while not ch.exec_queue.empty():
+            ch.exec_queue.get_nowait()
     ch.interrupt.set()
     return "+OK\n"
 

@@ -4,6 +4,7 @@ app can observe: responses, variables set, timing, interruption by DTMF, break a
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -80,16 +81,29 @@ def sleep(ch: Channel, data: str) -> None:
     ch.wait(int(data or 0) / 1000.0)
 
 
-def play(ch: Channel, path: str, *, dtmf_stops: bool = False) -> str:
-    """Play one file; returns the playback response. DTMF interrupts when ``dtmf_stops``."""
+def play(ch: Channel, path: str, *, dtmf_stops: bool = False,
+         eats_digits: bool = False) -> str:
+    """Play one file; returns the playback response.
+
+    With ``dtmf_stops`` (play_and_get_digits' prompt) a key ends the prompt and stays queued
+    for the read: type-ahead. Without either flag (switch_ivr_play_file with no input args,
+    as play_and_get_digits plays its invalid file) keys stay queued and do not interrupt.
+    With ``eats_digits`` (the ``playback`` and ``say`` apps: mod_dptools on_dtmf) it dequeues
+    every key that arrives while it plays, and discards it unless it is one of the
+    ``playback_terminators`` (default ``*``), which ends the playback and is stored in
+    ``playback_terminator_used`` (captured: outbound-dtmf-during-playback)."""
     seconds = media.duration(path, ch.switch.sound_dirs, ch.switch.sound_prefix)
     if seconds is None:
         ch.switch.log.info("fakeswitch: file not found", path=path)
         return "FILE NOT FOUND"
-    ch.switch.played.append((ch.uuid, path))
-    for observe in ch.switch.play_observers:
-        observe(ch, path)
-    why = ch.wait(seconds, dtmf=dtmf_stops)
+    # file_string://a!b plays a, then b: what was played (and observed) is each part
+    parts = [p for p in path[len("file_string://"):].split("!") if p] \
+        if path.startswith("file_string://") else [path]
+    for part in parts:
+        ch.switch.played.append((ch.uuid, part))
+        for observe in ch.switch.play_observers:
+            observe(ch, part)
+    why = _play_eating_digits(ch, seconds) if eats_digits else ch.wait(seconds, dtmf=dtmf_stops)
     played = seconds if why == "done" else 0.0
     samples = int(played * 8000) if played != media.FOREVER else 0
     ch.vars.update({"playback_last_offset_pos": str(samples),
@@ -99,9 +113,36 @@ def play(ch: Channel, path: str, *, dtmf_stops: bool = False) -> str:
     return "FILE PLAYED"
 
 
+def _play_eating_digits(ch: Channel, seconds: float) -> str:
+    terminators = ch.vars.get("playback_terminators", "*")
+    if terminators.lower() == "any":
+        terminators = "1234567890*#"
+    elif terminators.lower() == "none":
+        terminators = ""
+    ch.vars["playback_terminator_used"] = ""
+    deadline = None if seconds == media.FOREVER else \
+        time.monotonic() + seconds * ch.switch.time_factor
+    while True:
+        while ch.dtmf:
+            digit = ch.dtmf.popleft()
+            if digit in terminators:
+                ch.vars["playback_terminator_used"] = digit
+                return "terminator"
+        left = media.FOREVER if deadline is None else \
+            max(0.0, deadline - time.monotonic()) / (ch.switch.time_factor or 1)
+        why = ch.wait(left, dtmf=True)
+        if why != "dtmf":
+            return why
+
+
+@app("flush_dtmf")
+def flush_dtmf(ch: Channel, data: str) -> None:
+    ch.dtmf.clear()
+
+
 @app("playback")
 def playback(ch: Channel, data: str) -> str:
-    return play(ch, data)
+    return play(ch, data, eats_digits=True)
 
 
 @app("endless_playback")
@@ -116,7 +157,7 @@ def endless_playback(ch: Channel, data: str) -> str:
 
 @app("say")
 def say(ch: Channel, data: str) -> None:
-    play(ch, "say:" + " ".join(fsstrings.separate(data)))
+    play(ch, "say:" + " ".join(fsstrings.separate(data)), eats_digits=True)
 
 
 @app("park")
@@ -233,12 +274,17 @@ def voicemail(ch: Channel, data: str) -> None:
     play(ch, "tone_stream://%(1000,0,425)")  # the mailbox greeting
     play(ch, "tone_stream://%(250,0,1000)")  # the beep
     started = _time.monotonic()
+    path = ch.switch.voicemail_dir / box / f"{ch.uuid}.wav"
+    # mod_voicemail records with switch_ivr_record_file, which fires RECORD_START and
+    # RECORD_STOP like a session recording (Record-File-Path, no completion cause): a real run
+    # showed them; an app must not take them for its own recordings
+    ch.fire("RECORD_START", post=[("Record-File-Path", str(path))])
     try:
         ch.wait(300)
     finally:
         seconds = (_time.monotonic() - started) / (ch.switch.time_factor or 1)
-        path = ch.switch.voicemail_dir / box / f"{ch.uuid}.wav"
         media.write_wav(path, min(seconds, 300))
+        ch.fire("RECORD_STOP", post=[("Record-File-Path", str(path))])
         ch.vars["voicemail_message_len"] = str(int(seconds))
         ch.switch.voicemails.append((box, ch.uuid, path))
         if seconds >= 3:  # mod_voicemail's default min-record-len: shorter ones are dropped

@@ -57,6 +57,7 @@ CALLING = {
     "RECORD_STOP": ("switch_ivr_async.c", "record_callback", 1325),
 }
 
+HANGUP_MESSAGE = "\x00hangup"  # a sendmsg hangup queued behind an event-locked application
 BASIC_EVENTS = {"CHANNEL_STATE", "CHANNEL_CALLSTATE", "CHANNEL_OUTGOING", "CODEC"}
 
 
@@ -104,6 +105,8 @@ class Channel:
         self.destroyed = gevent.event.Event()
         self.exec_queue: gevent.queue.Queue[tuple[str, str, str | None]] = gevent.queue.Queue()
         self.exec_ready = gevent.event.Event()
+        self.event_locked: set[str] = set()  # Event-UUIDs sent with event-lock: true
+        self.running_locked = False
         self.transfer_pending = False  # a transfer leaves the running app and hunts again
         self.parked = False
         self.other: Channel | None = None  # the bridged peer
@@ -368,11 +371,25 @@ class Channel:
 
     # -- applications --------------------------------------------------------------------------
 
-    def enqueue(self, app: str, data: str, app_uuid: str | None = None) -> None:
+    def enqueue(self, app: str, data: str, app_uuid: str | None = None, *,
+                event_lock: bool = False) -> None:
         """An application sent with sendmsg / uuid_broadcast: run by whoever serves the queue
-        (the socket application, or park)."""
+        (the socket application, or park). ``event_lock``: sendmsg's ``event-lock: true``, so
+        the messages sent after it wait until it completes (CF_EVENT_LOCK)."""
+        if event_lock and app_uuid:
+            self.event_locked.add(app_uuid)
         self.exec_queue.put((app, data, app_uuid))
         self.exec_ready.set()
+
+    def hangup_message(self, cause: str) -> None:
+        """sendmsg ``call-command: hangup``: at once, unless an event-locked application is
+        running or queued, in which case it waits behind it (captured:
+        outbound-hangup-behind-locked-playback: 5 s behind endless moh, until uuid_kill)."""
+        if self.running_locked or self.event_locked:
+            self.exec_queue.put((HANGUP_MESSAGE, cause, None))
+            self.exec_ready.set()
+            return
+        self.hangup(cause)
 
     def serve_queue(self, until: gevent.event.Event | None = None) -> None:
         """Run queued applications in order until the channel hangs up or ``until`` is set."""
@@ -382,9 +399,20 @@ class Channel:
                 self.exec_ready.clear()
                 waits = [self.exec_ready, self.hungup] + ([until] if until is not None else [])
                 gevent.wait(waits, count=1)
+                if self.exec_ready.is_set() and self.switch.park_tick > 0:
+                    self.hungup.wait(self.switch.park_tick)  # the next frame tick
                 continue
             app, data, app_uuid = self.exec_queue.get_nowait()
-            self.execute(app, data, app_uuid)
+            if app == HANGUP_MESSAGE:
+                self.hangup(data)
+                continue
+            locked = app_uuid is not None and app_uuid in self.event_locked
+            self.running_locked = locked
+            try:
+                self.execute(app, data, app_uuid)
+            finally:
+                self.running_locked = False
+                self.event_locked.discard(app_uuid or "")
 
     def expand(self, data: str) -> str:
         if self.vars.get("app_disable_expand_variables") == "true":
@@ -406,6 +434,10 @@ class Channel:
         if expanded:
             post.append(("Application-Data", expanded))
         self.fire("CHANNEL_EXECUTE", post=[*post, ("Application-UUID", app_uuid)])
+        # switch_core_session_exec clears CF_BREAK right after CHANNEL_EXECUTE: a uuid_break
+        # that came before the application started is lost (outbound-break-before-start)
+        if not self.transfer_pending:
+            self.interrupt.clear()
         self.last_app = (app, expanded)
         fn = APPS.get(app)
         response = "_none_"

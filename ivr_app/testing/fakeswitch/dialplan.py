@@ -13,6 +13,26 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+_INCLUDE = re.compile(r'<X-PRE-PROCESS\s+cmd="include"\s+data="([^"]+)"\s*/>', re.I)
+
+
+def include_expanded(path: Path) -> str:
+    """The file's text with each include line replaced by the files its glob names (relative
+    to the including file), their ``<include>`` wrappers dropped, recursively: switch_xml.c's
+    line-based pre-processor (ivr_app/testing/fakeswitch/preprocess.py)."""
+    out = []
+    for line in path.read_text().splitlines():
+        m = _INCLUDE.search(line)
+        if m is None:
+            out.append(line)
+            continue
+        for f in sorted(path.parent.glob(m.group(1))):
+            inner = include_expanded(f)
+            out += [x for x in inner.splitlines()
+                    if x.strip() not in ("<include>", "</include>") and
+                    not x.strip().startswith("<?xml")]
+    return "\n".join(out)
+
 
 class DialplanError(Exception):
     def __init__(self, line: int, message: str):
@@ -41,11 +61,26 @@ class Dialplan:
 
     @classmethod
     def from_dir(cls, root: Path | str) -> Dialplan:
-        """A FreeSWITCH conf/dialplan directory: files in <context>/ are included into that
-        context (as public.xml includes public/*.xml); top-level files hold <context>s.
-        An XML error raises DialplanError with the file and line, as reloadxml reports it."""
+        """A FreeSWITCH conf/dialplan directory.
+
+        With top-level context files (a stock install's default.xml, public.xml), those are
+        read as FreeSWITCH reads them: each ``<X-PRE-PROCESS cmd="include">`` line is
+        replaced by the files it names, exactly where it stands (the stock default.xml
+        includes default/*.xml at the end of its context, after Local_Extension), and a file
+        nothing includes is not loaded. Without them (a bare directory), files in <context>/
+        go into that context. An XML error raises DialplanError with the file and line, as
+        reloadxml reports it."""
         dp = cls()
         root = Path(root)
+        tops = sorted(p for p in root.glob("*.xml") if p.is_file())
+        if tops:
+            for f in tops:
+                try:
+                    dp.load_xml(include_expanded(f), default_context=f.stem)
+                except ET.ParseError as exc:
+                    line = exc.position[0] if exc.position else 0
+                    raise DialplanError(line, f"{f.name}: {exc}") from None
+            return dp
         for f in sorted(root.rglob("*.xml")):
             rel = f.relative_to(root)
             ctx = rel.parts[0] if len(rel.parts) > 1 else "public"
@@ -57,15 +92,25 @@ class Dialplan:
         return dp
 
     def to_xml(self) -> str:
-        """The dialplan section, as `xml_locate dialplan` prints it."""
-        out = ['<section name="dialplan" description="Regex/XML Dialplan">']
+        """The dialplan section, as `xml_locate dialplan` prints it: every context, extension,
+        condition and action, in the order FreeSWITCH hunts them."""
+        section = ET.Element("section", name="dialplan", description="Regex/XML Dialplan")
         for ctx, exts in self.contexts.items():
-            out.append(f'  <context name="{ctx}">')
+            c = ET.SubElement(section, "context", name=ctx)
             for e in exts:
-                out.append(f'    <extension name="{e.name}"/>')
-            out.append("  </context>")
-        out.append("</section>")
-        return "\n".join(out) + "\n"
+                x = ET.SubElement(c, "extension", name=e.name)
+                if e.continue_:
+                    x.set("continue", "true")
+                for i, cond in enumerate(e.conditions):
+                    y = ET.SubElement(x, "condition", field=cond.field,
+                                      expression=cond.expression)
+                    if i == len(e.conditions) - 1:
+                        for app, data in e.actions:
+                            ET.SubElement(y, "action", application=app, data=data)
+                        for app, data in e.anti_actions:
+                            ET.SubElement(y, "anti-action", application=app, data=data)
+        ET.indent(section)
+        return ET.tostring(section, encoding="unicode") + "\n"
 
     @classmethod
     def from_files(cls, *paths: Path | str) -> Dialplan:

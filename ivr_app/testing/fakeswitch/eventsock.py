@@ -375,11 +375,12 @@ class EslSession:
                 data = body.decode("utf-8", "replace")
             loops = int(headers.get("loops", "1") or 1)
             self.send(serialize.reply("+OK"))
+            lock = headers.get("event-lock", "").lower() == "true"
             for _ in range(max(1, loops)):
-                ch.enqueue(app, data, headers.get("Event-UUID"))
+                ch.enqueue(app, data, headers.get("Event-UUID"), event_lock=lock)
         elif kind == "hangup":
             self.send(serialize.reply("+OK"))
-            ch.hangup(headers.get("hangup-cause", "NORMAL_CLEARING"))
+            ch.hangup_message(headers.get("hangup-cause", "NORMAL_CLEARING"))
         elif kind == "unicast" or kind == "nomedia":
             self.send(serialize.reply("+OK"))
         else:

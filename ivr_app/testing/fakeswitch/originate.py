@@ -61,6 +61,10 @@ class LegSpec:
     variables: dict[str, str]
 
 
+def _sofia(target: str) -> bool:
+    return target.startswith(("user/", "sofia/"))
+
+
 def _split_top(text: str, sep: str) -> list[str]:
     """Split on ``sep`` outside {} [] <> and quotes."""
     out, depth, quote, cur, i = [], 0, False, [], 0
@@ -228,6 +232,13 @@ class Originator:
                 return "USER_NOT_REGISTERED"
             return "NO_ROUTE_DESTINATION"
         leg = self._new_leg(target, lvars, caller)
+        if _sofia(target) and '\\"' in leg.profile["caller_id_name"]:
+            # sofia_glue.c cannot build the INVITE's From from a display name holding \"
+            # ("Error creating HANDLE!"): the leg dies at once (outbound-sip-quoted-display)
+            self.switch.log.warning("fakeswitch: Error creating HANDLE!",
+                                    from_name=leg.profile["caller_id_name"])
+            leg.hangup("DESTINATION_OUT_OF_ORDER")
+            return "DESTINATION_OUT_OF_ORDER"
         leg_timeout = float(lvars.get("leg_timeout") or 0)
         leg_deadline = min(deadline, time.monotonic() + leg_timeout * tf) if leg_timeout \
             else deadline

@@ -39,6 +39,12 @@ class FakeSwitch:
 
         self.password = password
         self.time_factor = time_factor
+        # A parked channel (the socket application, park) reads a frame every 20 ms and only
+        # then looks at the messages sent to it: an execute sent to an idle channel starts at
+        # the next tick (captured: CHANNEL_EXECUTE 20 ms after the +OK, so a uuid_break sent
+        # in between is lost). Off by default (a replay's happens-before counts messages, not
+        # ticks); a test that needs the window sets it, in seconds.
+        self.park_tick = 0.0
         self.dialplan = dialplan or Dialplan()
         self.sound_dirs = tuple(Path(d) for d in sound_dirs)
         # relative recording paths land here, as under FreeSWITCH's $${recordings_dir}

@@ -1,0 +1,193 @@
+"""``ivr-app freeswitch install``: put freeswitch/ into a FreeSWITCH 1.10 configuration
+directory, the steps freeswitch/README.md lists, done the same way every time.
+
+Each step is idempotent (a second run changes nothing) and keeps the stock file's own content:
+
+1. ``vars.xml``: the pre-processor variable ``esl_password`` (the value ivr-app is given as
+   IVR_APP_ESL_PASSWORD); set once, replaced if it is there;
+2. ``autoload_configs/event_socket.conf.xml``: replaced by ours (loopback, ACL, the password
+   from that variable); the stock one is kept beside it as ``.orig``;
+3. ``autoload_configs/acl.conf.xml``: our ``ivr-app`` list inside ``<network-lists>``;
+4. ``autoload_configs/switch.conf.xml``: max-sessions / sessions-per-second;
+5. ``autoload_configs/local_stream.conf.xml``: a ``moh`` stream, unless one is there;
+6. ``dialplan/default.xml``: an include of ``default/ivr-app*.xml`` as the first line of the
+   default context. The stock file includes ``default/*.xml`` only at its end, after its own
+   Local_Extension (1000-1019) and vmain (*98): without this the stock extensions win and
+   the app never sees internal calls or star codes. (That later include reads our file a
+   second time; FreeSWITCH stops at the first match, so the copy is never reached.)
+
+Nothing here runs on FreeSWITCH: afterwards ``reloadacl``, ``reload mod_event_socket`` and
+``reloadxml`` (or a restart, which switch.conf.xml needs) make it take effect.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr_app.errors import ConfigError
+
+SHIPPED = Path(__file__).resolve().parents[1] / "freeswitch"
+DEFAULT_INCLUDE = '<X-PRE-PROCESS cmd="include" data="default/ivr-app*.xml"/>'
+_COMMENT = re.compile(r"<!--.*?-->\s*", re.S)
+_PASSWORD = re.compile(r'^[A-Za-z0-9._~+/=-]{12,128}$')
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    what: str
+
+
+def _body(name: str) -> str:
+    """A shipped snippet without its comment (the comment explains it to people reading the
+    repository; FreeSWITCH's pre-processor must never see a directive in one)."""
+    return _COMMENT.sub("", (SHIPPED / "autoload_configs" / name).read_text()).strip()
+
+
+def _read(path: Path) -> str:
+    if not path.is_file():
+        raise ConfigError([f"{path}: not found (is this FreeSWITCH's conf directory?)"])
+    return path.read_text()
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.ivr-app-tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def check_password(password: str) -> None:
+    if password == "ClueCon":  # noqa: S105 - FreeSWITCH's published default
+        raise ConfigError(["esl password: ClueCon is FreeSWITCH's published default "
+                           "(anyone who reaches the port controls every call); pick another"])
+    if not _PASSWORD.match(password):
+        raise ConfigError(["esl password: 12-128 characters of A-Z a-z 0-9 . _ ~ + / = - "
+                           "(it is written into vars.xml; quotes and blanks would break it)"])
+
+
+def install(conf: Path, esl_password: str) -> list[Change]:
+    """Install into ``conf`` (FreeSWITCH's conf directory); the changes made, [] if none."""
+    check_password(esl_password)
+    steps = (_vars, _event_socket, _acl, _switch, _local_stream, _default_dialplan)
+    changes: list[Change] = []
+    for step in steps:
+        change = step(conf, esl_password)
+        if change is not None:
+            changes.append(change)
+    return changes
+
+
+def _vars(conf: Path, password: str) -> Change | None:
+    path = conf / "vars.xml"
+    text = _read(path)
+    line = f'<X-PRE-PROCESS cmd="set" data="esl_password={password}"/>'
+    found = re.search(r'<X-PRE-PROCESS cmd="set" data="esl_password=[^"]*"/>', text)
+    if found and found.group(0) == line:
+        return None
+    if found:
+        text = text[:found.start()] + line + text[found.end():]
+    else:
+        end = text.rindex("</include>")
+        text = text[:end] + f"  {line}\n" + text[end:]
+    _write(path, text)
+    return Change("vars.xml", "esl_password set")
+
+
+def _event_socket(conf: Path, _password: str) -> Change | None:
+    path = conf / "autoload_configs" / "event_socket.conf.xml"
+    ours = (SHIPPED / "autoload_configs" / "event_socket.conf.xml").read_text()
+    current = _read(path)
+    if current == ours:
+        return None
+    backup = path.with_name(path.name + ".orig")
+    if not backup.exists():
+        backup.write_text(current)
+    _write(path, ours)
+    return Change("autoload_configs/event_socket.conf.xml", "replaced (stock kept as .orig)")
+
+
+def _acl(conf: Path, _password: str) -> Change | None:
+    path = conf / "autoload_configs" / "acl.conf.xml"
+    text = _read(path)
+    if re.search(r'<list\s+name="ivr-app"', text):
+        return None
+    end = text.rindex("\n", 0, text.index("</network-lists>")) + 1
+    snippet = "".join("    " + x + "\n" for x in _body("acl.ivr-app.xml").splitlines())
+    _write(path, text[:end] + snippet + text[end:])
+    return Change("autoload_configs/acl.conf.xml", "list ivr-app added")
+
+
+def _switch(conf: Path, _password: str) -> Change | None:
+    path = conf / "autoload_configs" / "switch.conf.xml"
+    text = original = _read(path)
+    for name, value in re.findall(r'<param name="([^"]+)" value="([^"]*)"/>',
+                                  _body("switch.ivr-app.xml")):
+        param = f'<param name="{name}" value="{value}"/>'
+        live = re.compile(rf'^(\s*)<param name="{re.escape(name)}" value="[^"]*"\s*/>', re.M)
+        if live.search(text):
+            text = live.sub(lambda m, p=param: m.group(1) + p, text, count=1)
+        else:
+            at = text.index("<settings>") + len("<settings>")
+            text = text[:at] + f"\n    {param}" + text[at:]
+    if text == original:
+        return None
+    _write(path, text)
+    return Change("autoload_configs/switch.conf.xml", "max-sessions, sessions-per-second")
+
+
+def _local_stream(conf: Path, _password: str) -> Change | None:
+    path = conf / "autoload_configs" / "local_stream.conf.xml"
+    text = _read(path)
+    if re.search(r'<directory\s+name="moh[/"]', text):
+        return None  # the stock moh/8000, moh/16000 ... serve local_stream://moh
+    end = text.rindex("</configuration>")
+    snippet = "\n".join("  " + x for x in _body("local_stream.ivr-app.xml").splitlines())
+    _write(path, text[:end] + snippet + "\n" + text[end:])
+    return Change("autoload_configs/local_stream.conf.xml", "moh stream added")
+
+
+def _default_dialplan(conf: Path, _password: str) -> Change | None:
+    path = conf / "dialplan" / "default.xml"
+    text = _read(path)
+    if DEFAULT_INCLUDE in text:
+        return None
+    m = re.search(r'<context\s+name="default"\s*>[^\n]*\n', text)
+    if m is None:
+        raise ConfigError([f"{path}: no <context name=\"default\"> to put ivr-app's "
+                           "extensions first in"])
+    line = ("    <!-- ivr-app's extensions come first (ivr-app freeswitch install) -->\n"
+            f"    {DEFAULT_INCLUDE}\n")
+    _write(path, text[:m.end()] + line + text[m.end():])
+    return Change("dialplan/default.xml", "ivr-app's extensions first in context default")
+
+
+# -- ivr-app freeswitch install ---------------------------------------------------------------
+
+import click  # noqa: E402 - the command group sits beside its feature
+
+from ivr_app.clikit import Context, fails_cleanly, pass_ctx  # noqa: E402
+
+
+@click.group("freeswitch")
+def freeswitch_group() -> None:
+    """FreeSWITCH's own configuration for ivr-app (freeswitch/README.md)."""
+
+
+@freeswitch_group.command("install")
+@click.option("--conf", "conf_dir", required=True, type=click.Path(file_okay=False),
+              help="FreeSWITCH's conf directory (/etc/freeswitch, /usr/local/freeswitch/conf)")
+@pass_ctx
+@fails_cleanly
+def freeswitch_install(ctx: Context, conf_dir: str) -> None:
+    """Install freeswitch/ into FreeSWITCH's configuration (idempotent); the ESL password is
+    the configured esl.password (IVR_APP_ESL_PASSWORD)."""
+    changes = install(Path(conf_dir), ctx.config.esl.password)
+    for change in changes:
+        click.echo(f"{change.path}: {change.what}")
+    if not changes:
+        click.echo("nothing to change")
+    else:
+        click.echo("then: fs_cli -x reloadacl; fs_cli -x 'reload mod_event_socket'; "
+                   "fs_cli -x reloadxml (switch.conf.xml needs a restart)")

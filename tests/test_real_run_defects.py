@@ -1,0 +1,88 @@
+"""What the first run on a real FreeSWITCH 1.10.12 broke, each as a whole call through the
+simulator (which now does what the real one did) against a real PostgreSQL. The same flows
+run on a real FreeSWITCH in tests_fs/ (`make test-fs`)."""
+
+from __future__ import annotations
+
+import gevent
+
+from ivr_app.testing.fakeswitch.originate import NEVER_ANSWERS, FarEnd
+from ivr_app.testing.waiting import wait_until
+from tests.ivr_harness import EMILY, at_menu, call, ended, row
+
+
+def test_a_key_pressed_during_the_greeting_chooses(ivr, db):
+    """Type-ahead: the greeting and the menu prompt are one play_and_get_digits prompt."""
+    fs, app, _out = ivr
+    fs.originator.far_end("user/1002", FarEnd(answer_after=0.2, talk=1))
+    welcome = app.prompts.path(app.menus.prompts["welcome"], "en")
+    pressed: list[str] = []
+
+    def press_during_greeting(ch, path):
+        if path == welcome and not pressed:
+            pressed.append(ch.uuid)
+            fs.press(ch.uuid, "2")
+
+    fs.play_observers.append(press_during_greeting)
+    ch = call(fs, EMILY)
+    ended(ch)
+    route, path, _cause, _customer = row(db, ch.uuid)
+    assert pressed == [ch.uuid]
+    assert route == "main/manager"
+    assert path == [{"menu": "main", "digits": "2"}]
+
+
+def test_a_hostile_display_name_still_reaches_the_employee(ivr, db):
+    """sofia cannot dial out with a caller name holding \\" (DESTINATION_OUT_OF_ORDER); the
+    legs get a name the phones can show, the stored name stays verbatim."""
+    fs, _app, _out = ivr
+    fs.originator.far_end("user/1002", FarEnd(answer_after=0.2, talk=1))
+    shown: list[tuple[str, str]] = []
+
+    def on_create(name, headers):
+        h = dict(headers)
+        if name == "CHANNEL_CREATE" and h.get("Channel-Name", "").startswith("sofia/internal/"):
+            shown.append((h.get("Caller-Caller-ID-Name", ""), h["Caller-Caller-ID-Number"]))
+
+    fs.observers.append(on_create)
+    hostile = 'Evil \\"x\\" Name'
+    ch = fs.place_call("74951112233", caller_id_number="12345", caller_id_name=hostile)
+    at_menu(fs, ch, 1)
+    fs.press(ch.uuid, "1002#")
+    ended(ch)
+    route, _path, _cause, _customer = row(db, ch.uuid)
+    assert route == "main/extension 1002"
+    assert shown == [("Evil x Name", "12345")]  # the number as it came, not 0000000000
+    stored = db.execute("SELECT caller_name, employee_answered FROM calls WHERE uuid = %s",
+                        (ch.uuid,)).fetchone()
+    assert stored == (hostile, True)
+
+
+def test_a_hangup_during_the_menu_is_not_a_try_without_input(ivr, db):
+    fs, _app, _out = ivr
+    ch = call(fs, EMILY)
+    at_menu(fs, ch, 1)
+    fs.caller_hangs_up(ch.uuid)
+    ended(ch)
+    _route, path, cause, _customer = row(db, ch.uuid)
+    assert path == []
+    assert cause == "NORMAL_CLEARING"
+
+
+def test_mod_voicemails_own_recording_is_not_a_call_recording(ivr, db):
+    """mod_voicemail fires RECORD_START / RECORD_STOP for its message file."""
+    fs, _app, _out = ivr
+    fs.originator.far_end("user/1002", NEVER_ANSWERS)
+    ch = call(fs, EMILY)
+    at_menu(fs, ch, 1)
+    fs.press(ch.uuid, "1002#")
+    wait_until(lambda: ch.vars.get("current_application") == "voicemail", timeout=10,
+               what="voicemail")
+    gevent.sleep(0.08)  # 8 s of message at the harness's time factor
+    fs.caller_hangs_up(ch.uuid)
+    ended(ch)
+    wait_until(lambda: db.execute("SELECT count(*) FROM voicemails WHERE call_uuid = %s",
+                                  (ch.uuid,)).fetchone()[0] == 1, what="the voicemail stored")
+    assert any(uuid == ch.uuid for _box, uuid, _path in fs.voicemails)
+    assert db.execute("SELECT count(*) FROM recordings WHERE call_uuid = %s",
+                      (ch.uuid,)).fetchone()[0] == 0
