@@ -261,7 +261,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         "dialplan": {"site": str(HERE / "site.yaml"), "target_dir": str(conf / "dialplan")},
         "recording": {"directory": str(recordings), "spool_dir": str(tmp / "spool")},
         "presence": {"gateway": "sofia/gateway/pstn", "confirm_timeout_seconds": 10,
-                     "confirm_prompt": "tone_stream://%(300,200,640);loops=2"},
+                     "confirm_prompt": "tone_stream://%(500,0,640)"},
         "queue": {"dispatch_interval_seconds": 0.5},
     }))
     env = {**os.environ, "DATABASE_URL": url,

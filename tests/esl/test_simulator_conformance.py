@@ -5,7 +5,10 @@ FakeSwitch over TCP, and what comes back must match what FreeSWITCH 1.10.12 sent
 Not yet simulated, so not listed: inbound-events-plain-all / -json-all (the full `event ALL`
 stream: CODEC, CHANNEL_UUID, CALL_UPDATE, API, PLAYBACK_*, and the loopback leg's early
 name `loopback/7400/public-a`) and inbound-disconnect-shutdown (a FreeSWITCH shutdown with
-its 290 MODULE_UNLOAD events).
+its 290 MODULE_UNLOAD events); and four of the later seven: inbound-loopback-confirm,
+inbound-displace-say (MEDIA_BUG_* events), inbound-bridge-registered-user (a registered phone's
+PRESENCE_IN), outbound-sip-quoted-display (its log/data stream). Their facts that matter to
+the app are simulated and tested in tests/esl/test_real_freeswitch_facts.py.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ SUPPORTED = [
     "inbound-events-xml", "inbound-filter-and-myevents", "inbound-originate-multi",
     "inbound-presence", "inbound-record", "inbound-sendmsg",
     "outbound-basic", "outbound-basic-json", "outbound-hangup-midplay", "outbound-sip",
+    "outbound-break-before-start", "outbound-dtmf-during-playback",
+    "outbound-hangup-behind-locked-playback",
 ]
 
 
