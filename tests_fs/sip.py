@@ -13,6 +13,7 @@ on its own loopback port, stopped by the harness.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import shutil
 import subprocess
@@ -179,10 +180,8 @@ class Sip:
         for p in self.procs:
             p.stop()
         for user, port in self.registered:
-            try:
+            with contextlib.suppress(AssertionError):
                 self.register(user, port, 0)  # un-REGISTER: the next test's phone is alone
-            except AssertionError:
-                pass
 
     def _run(self, name: str, xml: str, args: list[str], port: int) -> Proc:
         path = self.dir / f"{name}.xml"
