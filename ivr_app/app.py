@@ -33,6 +33,7 @@ from ivr_app.esl.outbound import OutboundServer
 from ivr_app.handlers import ivr, star
 from ivr_app.handlers.context import HandlerContext
 from ivr_app.menus import MenuSet
+from ivr_app.orphans import OrphanCalls
 from ivr_app.presence.oncall import OnCallTracker
 from ivr_app.presence.publish import PresenceListener
 from ivr_app.presence.voicemail import VoicemailService
@@ -66,6 +67,7 @@ class App:
         self.voicemail: VoicemailService | None = None
         self.queue_stats: QueueStatsPublisher | None = None
         self.callbacks: CallbackDialer | None = None
+        self.orphans: OrphanCalls | None = None
         self.external_legs: collections.Counter[str] = collections.Counter()  # toll-fraud cap
         self.outbound: OutboundServer | None = None
         self._stop = gevent.event.Event()
@@ -96,7 +98,10 @@ class App:
                 connect_timeout=cfg.esl.connect_timeout_seconds,
                 reconnect_min=cfg.esl.reconnect_min_seconds,
                 reconnect_max=cfg.esl.reconnect_max_seconds,
-                liveness=cfg.esl.liveness_seconds).start()
+                liveness=cfg.esl.liveness_seconds)
+            # before the first connection: rows a killed run left open are closed on it
+            self.orphans = OrphanCalls(self.pool, cfg.node_name, self.log).attach(self.control)
+            self.control.start()
             self.screen_pop = ScreenPop(cfg.screen_pop, self.control, self.log)
             self.recording = RecordingService(cfg, self.pool, self.log).start(self.control)
             self.presence = PresenceListener(

@@ -504,3 +504,21 @@ def test_a_caller_sent_from_the_menu_to_the_queue_is_not_stranded(rig_factory, d
     route, _path, cause, _customer = row(db, ch.uuid)
     assert route == "main/manager -> queue support"
     assert cause == "NORMAL_CLEARING"
+
+
+def test_the_music_plays_in_pieces_so_a_dead_node_cannot_leave_it_playing(rig_factory, db):
+    """FreeSWITCH cannot break an endless playback for an app that died: the music is
+    played in 30 s pieces (playback_timeout_sec), the next started while the caller waits."""
+    rig = rig_factory()
+    hold_agents(db)
+    ch = rig.caller("support", "+15550100091")
+    waiting(db, ch.uuid)
+    pieces = wait_until(lambda: (n := sum(1 for u, p in rig.fs.played
+                                          if u == ch.uuid and p == "local_stream://moh")) >= 3
+                        and n, timeout=15, what="three pieces of music")
+    assert pieces >= 3
+    assert ch.vars.get("playback_timeout_sec") == "30"
+    assert entry(db, ch.uuid)[0] == "waiting"
+    rig.fs.press(ch.uuid, "1")  # the queue's mailbox: the prompts after it play whole
+    hang_up_in_voicemail(rig.fs, ch, "the queue's voicemail")
+    assert ch.vars.get("playback_timeout_sec") is None

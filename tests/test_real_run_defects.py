@@ -86,3 +86,17 @@ def test_mod_voicemails_own_recording_is_not_a_call_recording(ivr, db):
     assert any(uuid == ch.uuid for _box, uuid, _path in fs.voicemails)
     assert db.execute("SELECT count(*) FROM recordings WHERE call_uuid = %s",
                       (ch.uuid,)).fetchone()[0] == 0
+
+
+def test_a_literal_percent_sequence_in_a_caller_name_is_stored_verbatim(ivr, db):
+    """FreeSWITCH does not re-encode a valid %XX in plain events: "%0A" would be decoded into
+    a newline. The name is read again (uuid_getvar) when it holds such a sequence."""
+    fs, _app, _out = ivr
+    name = "Bob%0ADROP TABLE calls;--%41"
+    ch = fs.place_call("74951112233", caller_id_number="+15550100071", caller_id_name=name)
+    at_menu(fs, ch, 1)
+    fs.caller_hangs_up(ch.uuid)
+    ended(ch)
+    row(db, ch.uuid)
+    stored = db.execute("SELECT caller_name FROM calls WHERE uuid = %s", (ch.uuid,)).fetchone()
+    assert stored == (name,)

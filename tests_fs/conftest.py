@@ -58,6 +58,16 @@ ENVIRONMENT: dict[str, tuple[str | None, str]] = {
 }
 
 
+MEASURED: list[str] = []  # figures the scenarios measured, printed at the end of the run
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if MEASURED:
+        terminalreporter.section("measured on the real FreeSWITCH")
+        for line in MEASURED:
+            terminalreporter.write_line(line)
+
+
 def setting(name: str) -> str:
     default, _ = ENVIRONMENT[name]
     value = os.environ.get(name, default)
@@ -166,13 +176,22 @@ class Lab:
         return out
 
     def start_serve(self) -> None:
+        before = len(self.log_lines()) if self.log.exists() else 0
         self.serve = subprocess.Popen(
             [*IVR_APP, "--config", str(self.config), "serve"], env=self.env,
             stdout=self.log.open("a"), stderr=subprocess.STDOUT)
         wait_for(lambda: any(x.get("event") == "outbound socket listening"
-                             for x in self.log_lines()), 20, "ivr-app serve listening")
+                             for x in self.log_lines()[before:]), 20, "ivr-app serve listening")
         wait_for(lambda: any(x.get("event") == "control connection up"
-                             for x in self.log_lines()), 20, "ivr-app's control connection")
+                             for x in self.log_lines()[before:]), 20,
+                 "ivr-app's control connection")
+
+    def kill9(self) -> None:
+        """What a crash does: no shutdown, no goodbye to FreeSWITCH."""
+        assert self.serve is not None
+        self.serve.kill()
+        self.serve.wait(10)
+        self.serve = None
 
     def stop_serve(self) -> None:
         if self.serve is not None and self.serve.poll() is None:
@@ -280,6 +299,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     lab.cli("prompts", "build")
     lab.cli("dialplan", "deploy")
     lab.start_serve()
+    MEASURED.append(monitor.api("version").strip())
     try:
         yield lab
     finally:

@@ -70,3 +70,16 @@ def test_a_quoted_display_name_still_reaches_the_employee(lab, sip):
     with lab.db() as db:
         name = db.execute("SELECT caller_name FROM calls WHERE uuid = %s", (uuid,)).fetchone()
     assert name == ('Evil \\"x\\" Name',)
+
+
+def test_a_literal_percent_0a_in_the_name_is_stored_verbatim(lab, sip):
+    """FreeSWITCH leaves a valid %XX unencoded in plain events (the first real run stored a
+    newline); the app reads such a name again with uuid_getvar."""
+    mark = lab.monitor.mark()
+    caller = sip.call(DID, number="+15550005555", name="Bob%0AEvil", hangup_after=3.0)
+    uuid = lab.monitor.channel(mark, "sofia/external/+15550005555@")
+    assert caller.wait(30) is not None
+    calls_row(lab, uuid)
+    with lab.db() as db:
+        name = db.execute("SELECT caller_name FROM calls WHERE uuid = %s", (uuid,)).fetchone()
+    assert name == ("Bob%0AEvil",)

@@ -8,14 +8,31 @@ import psycopg
 
 
 def started(conn: psycopg.Connection, uuid: str, *, direction: str, caller_number: str,
-            caller_name: str, destination: str, customer_id: int | None) -> None:
+            caller_name: str, destination: str, customer_id: int | None,
+            node: str | None = None) -> None:
     conn.execute(
         """INSERT INTO calls (uuid, direction, caller_number, caller_name, destination,
-                              customer_id)
-           VALUES (%s, %s, %s, %s, %s, %s)
+                              customer_id, node)
+           VALUES (%s, %s, %s, %s, %s, %s, %s)
            ON CONFLICT (uuid) DO NOTHING""",
-        (uuid, direction, caller_number, caller_name, destination, customer_id),
+        (uuid, direction, caller_number, caller_name, destination, customer_id, node),
     )
+
+
+def left_open(conn: psycopg.Connection, node: str) -> list[str]:
+    """The calls this node started and never closed (it was killed mid-call)."""
+    rows = conn.execute("SELECT uuid::text FROM calls WHERE node = %s AND ended_at IS NULL",
+                        (node,)).fetchall()
+    return [r[0] for r in rows]
+
+
+def close_orphan(conn: psycopg.Connection, uuid: str, cause: str, why: str) -> None:
+    """Close a row its node left open: the cause FreeSWITCH gave (or ours), the route says
+    what happened to the call without ivr-app."""
+    conn.execute(
+        """UPDATE calls SET ended_at = now(), hangup_cause = %s,
+                            route = COALESCE(route || ' -> ', '') || %s
+           WHERE uuid = %s AND ended_at IS NULL""", (cause, why, uuid))
 
 
 def answered(conn: psycopg.Connection, uuid: str) -> None:

@@ -19,6 +19,7 @@ still read by :meth:`finish`.
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid as uuid_mod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,8 +34,9 @@ from ivr_app.esl.dialstring import DialString
 from ivr_app.esl.errors import CallEnded, CommandFailed, EslError
 from ivr_app.esl.events import Event
 from ivr_app.esl.quoting import Regex, Target, app_args, quote
-from ivr_app.esl.wire import Message
+from ivr_app.esl.wire import Message, header_value
 
+_MAYBE_ENCODED = re.compile(rb"%[0-9A-F]{2}")  # FreeSWITCH leaves these as they are
 DEFAULT_APP_TIMEOUT = 600.0  # seconds a single application may run (playback, digits, ...)
 BRIDGE_TIMEOUT = 4 * 3600.0  # a bridged conversation
 
@@ -72,6 +74,7 @@ class Call:
                  command_timeout: float = 10.0):
         self.conn = conn
         self.data = dict(channel_data.headers)
+        self._connect_head = channel_data.head  # raw, for load_exact_caller_id
         self.uuid: str = self.data.get("Unique-ID") or self.data.get("Channel-Unique-ID") or ""
         self.log = log.bind(call_uuid=self.uuid)
         self.command_timeout = command_timeout
@@ -91,6 +94,34 @@ class Call:
         conn.on_close = self._on_close
 
     # -- what FreeSWITCH told us at connect ----------------------------------------------------
+
+    def load_exact_caller_id(self) -> None:
+        """Make the caller's name and number exactly what the caller sent.
+
+        For a SIP call the name as sent is ``sip_from_display``: sofia url-decodes the display
+        name into the caller profile (``Bob%0AEvil`` becomes a name with a newline; seen on
+        1.10.12). And the connect reply is a plain (url-encoded) event in which FreeSWITCH
+        leaves a ``%`` followed by two hex digits as it is (switch_url_encode without
+        double_encode), so such a value cannot be told from an encoded one: it is read again
+        with ``uuid_getvar``, whose reply is not encoded."""
+        sip = "variable_sip_from_display" in self.data
+        # (the header the Call reads, the variable holding the value as sent, its header)
+        sources = [("Caller-Caller-ID-Name", "sip_from_display", "variable_sip_from_display")
+                   if sip else ("Caller-Caller-ID-Name", "caller_id_name",
+                                "Caller-Caller-ID-Name"),
+                   ("Caller-Caller-ID-Number", "caller_id_number", "Caller-Caller-ID-Number")]
+        for header, variable, raw_header in sources:
+            self.data[header] = self.data.get(raw_header, "")
+            raw = header_value(self._connect_head, raw_header.encode())
+            if raw is None or not _MAYBE_ENCODED.search(raw):
+                continue
+            try:
+                exact = self.api("uuid_getvar", self.uuid, variable)
+            except EslError as exc:
+                self.log.warning("caller id not re-read", header=header, error=str(exc))
+                continue
+            if exact != "_undef_":
+                self.data[header] = exact
 
     @property
     def caller_id_number(self) -> str:

@@ -86,6 +86,7 @@ class OutboundServer:
             fmt = "" if self.event_format == "plain" else f" {self.event_format}"
             call.conn.command(f"myevents{fmt}", timeout=self.command_timeout)
             call.conn.command("linger", timeout=self.command_timeout)
+            call.load_exact_caller_id()
             self.handler(call)
         except CallEnded as ended:
             log.info("caller hung up", cause=ended.cause)

@@ -74,7 +74,8 @@ class IvrFlow:
         self.ctx.db("calls row", lambda c: calls.started(
             c, self.call.uuid, direction="inbound", caller_number=self.call.caller_id_number,
             caller_name=self.call.caller_id_name, destination=self.call.destination_number,
-            customer_id=self.card.id if self.card else None), None, self.log)
+            customer_id=self.card.id if self.card else None,
+            node=self.ctx.config.node_name), None, self.log)
         try:
             self.call.answer()
             self.ctx.db("answered", lambda c: calls.answered(c, self.call.uuid), None, self.log)

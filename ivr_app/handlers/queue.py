@@ -41,6 +41,7 @@ ANSWERED = None  # what QueueWait.run returns when an agent took the call
 # a burst of callers entering at once queues for connections: wait longer than for a lookup
 # before sending a caller the on_full way
 ENTER_WAIT_SECONDS = 5.0
+MUSIC_SECONDS = 30  # the hold music plays in pieces this long (see start_music)
 
 
 class Flow(Protocol):
@@ -122,6 +123,7 @@ class QueueWait:
         while True:
             if self.call.ended:
                 raise CallEnded(self.call.uuid, self.call.hangup_cause)
+            self.keep_music()
             key = self.key_pressed()
             if key is not None:
                 self.stop_hold()
@@ -152,7 +154,16 @@ class QueueWait:
 
     def start_music(self) -> None:
         self.call.set("playback_terminators", "none")  # keys are read from the events
+        # in pieces of MUSIC_SECONDS, started again while the caller waits: if ivr-app dies
+        # (kill -9), FreeSWITCH cannot break an endless playback, and the caller would hear
+        # the music for ever instead of the dialplan's fallback
+        self.call.set("playback_timeout_sec", str(MUSIC_SECONDS))
         self.music = self.call.start_playback(self.spec.music)
+
+    def keep_music(self) -> None:
+        """The music's piece ended while the caller still waits: the next one."""
+        if self.music is not None and self.music.ready() and not self.call.ended:
+            self.music = self.call.start_playback(self.spec.music)
 
     def stop_hold(self) -> None:
         """The announcement first (a displace outlives a break and a bridge: left running, it
@@ -166,6 +177,7 @@ class QueueWait:
             with contextlib.suppress(CallEnded):
                 if not self.call.stop(music):
                     self.log.error("hold music would not stop", queue=self.spec.name)
+                self.call.set("playback_timeout_sec", "")  # later prompts play whole
 
     def announce(self) -> None:
         spec = self.spec

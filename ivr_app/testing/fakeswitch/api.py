@@ -56,7 +56,13 @@ def uuid_getvar(fs: FakeSwitch, arg: str) -> str:
     ch = fs.channel(uuid)
     if ch is None:
         return "-ERR No such channel!\n"
-    return ch.vars.get(name.strip(), "_undef_")
+    name = name.strip()
+    if name in ch.vars:
+        return ch.vars[name]
+    # switch_channel_get_variable falls back to the caller profile's fields
+    profile = {"caller_id_name": "caller_id_name", "caller_id_number": "caller_id_number",
+               "destination_number": "destination", "context": "context"}
+    return ch.profile.get(profile[name], "") or "_undef_" if name in profile else "_undef_"
 
 
 @api("uuid_setvar")

@@ -96,6 +96,9 @@ def play(ch: Channel, path: str, *, dtmf_stops: bool = False,
     if seconds is None:
         ch.switch.log.info("fakeswitch: file not found", path=path)
         return "FILE NOT FOUND"
+    limit = ch.vars.get("playback_timeout_sec", "")
+    if limit.isdigit() and int(limit) > 0:  # switch_ivr_play_file stops after that long
+        seconds = min(seconds, float(limit))
     # file_string://a!b plays a, then b: what was played (and observed) is each part
     parts = [p for p in path[len("file_string://"):].split("!") if p] \
         if path.startswith("file_string://") else [path]

@@ -15,6 +15,7 @@ import uuid as uuid_mod
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import gevent
 import structlog
@@ -190,11 +191,16 @@ class FakeSwitch:
                    caller_id_name: str = "", context: str = "public",
                    variables: dict[str, str] | None = None,
                    remote: str = "127.0.0.1:5080") -> Channel:
-        """A call arrives from outside (as a SIP INVITE on the external profile would)."""
+        """A call arrives from outside (as a SIP INVITE on the external profile would).
+
+        ``caller_id_name`` is the From's display name as sent: sofia keeps it verbatim in
+        ``sip_from_display`` and url-decodes it into the caller profile (a real run: display
+        ``Bob%0AEvil`` gives caller_id_name ``Bob<newline>Evil``)."""
+        sip = {"sip_from_display": caller_id_name} if caller_id_name else {}
         ch = Channel(self, name=f"sofia/external/{caller_id_number}@{remote}",
-                     caller_id_name=caller_id_name, caller_id_number=caller_id_number,
+                     caller_id_name=unquote(caller_id_name), caller_id_number=caller_id_number,
                      destination=destination, context=context,
-                     variables={"sofia_profile_name": "external", **(variables or {})})
+                     variables={"sofia_profile_name": "external", **sip, **(variables or {})})
         refused = self.admit()
         self.add_channel(ch)
         ch.runner = gevent.spawn(self.run_channel, ch, refused)

@@ -1,0 +1,72 @@
+"""Calls rows a node left open when it died (kill -9, a crash, a power cut), closed when it
+starts again.
+
+At the first control connection the node compares its open rows with FreeSWITCH's channels
+(``show channels``, read by the control connection's resync):
+
+* a call FreeSWITCH no longer has ended while ivr-app was down: closed at once with
+  IVR_APP_LOST;
+* a call FreeSWITCH still has went on without ivr-app (the dialplan's fallback after the
+  ``socket`` application returned: the operator's desk, voicemail): closed when its
+  CHANNEL_HANGUP_COMPLETE arrives, with FreeSWITCH's own hangup cause.
+
+Either way the route says so. Only this node's rows (calls.node) are touched: the other nodes'
+calls are alive.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gevent
+
+from ivr_app.db import calls
+from ivr_app.db.pool import run_or
+from ivr_app.esl.events import Event
+
+LOST = "IVR_APP_LOST"
+
+
+class OrphanCalls:
+    def __init__(self, pool: Any, node: str, log: Any):
+        self.pool, self.node = pool, node
+        self.log = log.bind(component="orphans")
+        self.watching: set[str] = set()
+        self.closed = 0
+        self._done = False
+
+    def attach(self, control: Any) -> OrphanCalls:
+        control.on_connected.append(self._connected)
+        control.on("CHANNEL_HANGUP_COMPLETE", self._hung_up)
+        return self
+
+    def _connected(self, control: Any) -> None:
+        if not self._done:
+            self._done = True
+            gevent.spawn(self.reconcile, set(control.channels))
+
+    def reconcile(self, live: set[str]) -> None:
+        """Close what ended meanwhile, watch what still runs."""
+        open_rows = run_or(self.pool, "open calls rows", lambda c: calls.left_open(c, self.node),
+                           [], self.log, 10.0, "open calls rows not checked")
+        for uuid in open_rows:
+            if uuid in live:
+                self.watching.add(uuid)
+                continue
+            self._close(uuid, LOST, "ended while ivr-app was down")
+        if open_rows:
+            self.log.warning("calls left open by the last run", ended=len(open_rows) -
+                             len(self.watching), still_up=len(self.watching))
+
+    def _hung_up(self, event: Event) -> None:
+        uuid = event.unique_id or ""
+        if uuid in self.watching:
+            self.watching.discard(uuid)
+            gevent.spawn(self._close, uuid, event.get("Hangup-Cause") or LOST,
+                         "went on without ivr-app")
+
+    def _close(self, uuid: str, cause: str, why: str) -> None:
+        run_or(self.pool, "close an orphan call", lambda c: calls.close_orphan(
+            c, uuid, cause, why), None, self.log, 10.0, "orphan call not closed")
+        self.closed += 1
+        self.log.info("calls row closed after a restart", call_uuid=uuid, cause=cause, why=why)
