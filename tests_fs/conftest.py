@@ -38,6 +38,7 @@ import yaml
 from ivr_app.esl.control import ControlConnection
 from ivr_app.esl.events import Event
 from ivr_app.testing import pgcluster
+from tests_fs.capture_proxy import CaptureProxy
 from tests_fs.sip import Sip, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +56,7 @@ ENVIRONMENT: dict[str, tuple[str | None, str]] = {
     "IVR_APP_FS_SIP_PASSWORD": ("1234", "the directory users' SIP password"),
     "IVR_APP_FS_PSTN_PORT": ("5090", "where the test's stand-in for the carrier listens"),
     "IVR_APP_FS_OUTBOUND_PORT": ("8084", "where ivr-app serve takes FreeSWITCH's calls"),
+    "IVR_APP_FS_CAPTURE_DIR": ("", "if set: record each call's Event Socket traffic there"),
 }
 
 
@@ -140,6 +142,7 @@ class Lab:
     env: dict[str, str]
     config: Path
     serve: subprocess.Popen | None = None
+    proxy: CaptureProxy | None = None
     notes: list[str] = field(default_factory=list)
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -270,11 +273,15 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     recordings = Path(monitor.api("global_getvar recordings_dir").strip()) / "ivr-app-test"
     recordings.mkdir(parents=True, exist_ok=True)
     config = tmp / "ivr-app.yaml"
+    dialplan_port = int(setting("IVR_APP_FS_OUTBOUND_PORT"))
+    capture = setting("IVR_APP_FS_CAPTURE_DIR")
+    serve_port = dialplan_port + 1 if capture else dialplan_port
+    proxy = CaptureProxy(dialplan_port, serve_port, Path(capture)).start() if capture else None
     config.write_text(yaml.safe_dump({
         "logging": {"level": "info", "format": "json"},
         "esl": {"host": setting("IVR_APP_FS_ESL_HOST"),
                 "port": int(setting("IVR_APP_FS_ESL_PORT"))},
-        "outbound": {"host": "127.0.0.1", "port": int(setting("IVR_APP_FS_OUTBOUND_PORT"))},
+        "outbound": {"host": "127.0.0.1", "port": serve_port},
         "ivr": {"menus": str(_menus(tmp)), "sounds_dir": str(ROOT / "sounds"),
                 "prompt_cache_dir": str(tmp / "prompts"), "ring_timeout_seconds": 12},
         "dialplan": {"site": str(HERE / "site.yaml"), "target_dir": str(conf / "dialplan")},
@@ -285,7 +292,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     }))
     env = {**os.environ, "DATABASE_URL": url,
            "IVR_APP_ESL_PASSWORD": setting("IVR_APP_FS_ESL_PASSWORD")}
-    lab = Lab(conf, monitor, url, tmp / "ivr-app.log", env, config)
+    lab = Lab(conf, monitor, url, tmp / "ivr-app.log", env, config, proxy=proxy)
     installed = lab.cli("freeswitch", "install", "--conf", str(conf)).stdout
     lab.notes.append(installed.strip())
     gateway = _install_lab_gateway(conf)
@@ -304,9 +311,21 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield lab
     finally:
         lab.stop_serve()
+        if proxy is not None:
+            proxy.stop()
         monitor.control.stop()
         if cluster is not None:
             cluster.stop()
+
+
+@pytest.fixture(autouse=True)
+def capture_label(request: pytest.FixtureRequest) -> None:
+    """Captured connections are named after the test that made them."""
+    if "lab" in request.fixturenames:
+        lab = request.getfixturevalue("lab")
+        if lab.proxy is not None:
+            lab.proxy.label = request.node.name.removeprefix("test_").replace("_", "-")
+            lab.proxy.count = 0
 
 
 @pytest.fixture
