@@ -108,14 +108,22 @@ def _event_socket(conf: Path, _password: str) -> Change | None:
     return Change("autoload_configs/event_socket.conf.xml", "replaced (stock kept as .orig)")
 
 
-def _acl(conf: Path, _password: str) -> Change | None:
-    path = conf / "autoload_configs" / "acl.conf.xml"
+def _add_snippet(path: Path, present: str, before: str, snippet: str, indent: str) -> bool:
+    """Put a shipped snippet on its own lines just before the line holding ``before``, unless
+    ``present`` (a regex) says the file has it; True if the file changed."""
     text = _read(path)
-    if re.search(r'<list\s+name="ivr-app"', text):
+    if re.search(present, text):
+        return False
+    at = text.rindex("\n", 0, text.rindex(before)) + 1
+    lines = "".join(indent + x + "\n" for x in _body(snippet).splitlines())
+    _write(path, text[:at] + lines + text[at:])
+    return True
+
+
+def _acl(conf: Path, _password: str) -> Change | None:
+    if not _add_snippet(conf / "autoload_configs" / "acl.conf.xml", r'<list\s+name="ivr-app"',
+                        "</network-lists>", "acl.ivr-app.xml", "    "):
         return None
-    end = text.rindex("\n", 0, text.index("</network-lists>")) + 1
-    snippet = "".join("    " + x + "\n" for x in _body("acl.ivr-app.xml").splitlines())
-    _write(path, text[:end] + snippet + text[end:])
     return Change("autoload_configs/acl.conf.xml", "list ivr-app added")
 
 
@@ -138,13 +146,11 @@ def _switch(conf: Path, _password: str) -> Change | None:
 
 
 def _local_stream(conf: Path, _password: str) -> Change | None:
-    path = conf / "autoload_configs" / "local_stream.conf.xml"
-    text = _read(path)
-    if re.search(r'<directory\s+name="moh[/"]', text):
-        return None  # the stock moh/8000, moh/16000 ... serve local_stream://moh
-    end = text.rindex("</configuration>")
-    snippet = "\n".join("  " + x for x in _body("local_stream.ivr-app.xml").splitlines())
-    _write(path, text[:end] + snippet + "\n" + text[end:])
+    # the stock moh/8000, moh/16000 ... serve local_stream://moh already
+    if not _add_snippet(conf / "autoload_configs" / "local_stream.conf.xml",
+                        r'<directory\s+name="moh[/"]', "</configuration>",
+                        "local_stream.ivr-app.xml", "  "):
+        return None
     return Change("autoload_configs/local_stream.conf.xml", "moh stream added")
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -206,9 +207,14 @@ class Lab:
         self.serve = None
 
 
+def conf_dir() -> Path:
+    return Path(setting("IVR_APP_FS_CONF_DIR"))
+
+
 def _make_sounds(monitor: Monitor) -> None:
-    """Hold music and the English number files the say module names (FreeSWITCH's own sound
-    packages are not in the registries): sox tones for the music, espeak-ng for digits."""
+    """Hold music, the English number files the say module names and mod_voicemail's phrases
+    (FreeSWITCH's own sound packages are not in the registries): sox for the music, espeak-ng
+    for the words."""
     sounds = Path(monitor.api("global_getvar sounds_dir").strip())
     prefix = Path(monitor.api("global_getvar sound_prefix").strip())
     music = sounds / "music" / "8000"
@@ -217,14 +223,20 @@ def _make_sounds(monitor: Monitor) -> None:
         subprocess.run(["sox", "-n", "-r", "8000", "-c", "1",
                         str(music / "ivr-app-test-music.wav"), "synth", "20", "sine",
                         "300:500", "vol", "0.3"], check=True)
-    digits = prefix / "digits"
-    digits.mkdir(parents=True, exist_ok=True)
-    words = {str(n): str(n) for n in [*range(0, 21), *range(30, 100, 10)]}
-    words["hundred"] = "hundred"
-    for name, text in words.items():
-        target = digits / f"{name}.wav"
+    numbers = [*range(0, 21), *range(30, 100, 10)]
+    files = {prefix / "digits" / f"{n}.wav": str(n) for n in numbers}
+    files[prefix / "digits" / "hundred.wav"] = "hundred"
+    # mod_voicemail hangs up when its phrases' files are missing: the ones its English
+    # phrases name (lang/en/vm/sounds.xml), spoken as their own names
+    phrases = conf_dir() / "lang" / "en" / "vm" / "sounds.xml"
+    if phrases.is_file():
+        named = set(re.findall(r"voicemail/vm-[A-Za-z0-9_]+\.wav", phrases.read_text()))
+        for rel in sorted(named):
+            files[prefix / rel] = rel.split("vm-", 1)[1][:-4].replace("_", " ")
+    for target, text in files.items():
         if target.exists():
             continue
+        target.parent.mkdir(parents=True, exist_ok=True)
         raw = target.with_suffix(".raw.wav")
         subprocess.run(["espeak-ng", "-w", str(raw), text], check=True)
         subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16",
@@ -285,7 +297,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         "ivr": {"menus": str(_menus(tmp)), "sounds_dir": str(ROOT / "sounds"),
                 "prompt_cache_dir": str(tmp / "prompts"), "ring_timeout_seconds": 12},
         "dialplan": {"site": str(HERE / "site.yaml"), "target_dir": str(conf / "dialplan")},
-        "recording": {"directory": str(recordings), "spool_dir": str(tmp / "spool")},
+        # calls to Anna (the follow-me scenario) are recorded
+        "recording": {"directory": str(recordings), "spool_dir": str(tmp / "spool"),
+                      "policy": "selected", "employees": "1001"},
         "presence": {"gateway": "sofia/gateway/pstn", "confirm_timeout_seconds": 10,
                      "confirm_prompt": "tone_stream://%(500,0,640)"},
         "queue": {"dispatch_interval_seconds": 0.5},

@@ -18,11 +18,12 @@ import itertools
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ivr_app.testing.waiting import wait_until
 
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 PCAPS = Path("/usr/share/sip-tester")
@@ -261,10 +262,11 @@ class Sip:
     def call(self, to: str, *, number: str, name: str = "", profile: str = "external",
              keys: list[tuple[float, str, str]] | None = None,
              hangup_after: float | None = None, max_seconds: float = 120,
-             auth_user: str | None = None) -> Proc:
+             auth_user: str | None = None, speak: Path | None = None) -> Proc:
         """Call ``to`` from ``number`` ("name"). ``keys``: (seconds after the previous step,
         "info" | "rfc2833", digits), counted from the answer. Then hang up ``hangup_after``
-        seconds later, or (None) wait for FreeSWITCH to hang up."""
+        seconds later, or (None) wait for FreeSWITCH to hang up. ``speak``: audio the caller
+        sends from the answer on (a message for voicemail; silence would be cut short)."""
         port = next(_ports)
         display = f'"{name}" ' if name else ""
         me = f"{display}<sip:{number}@[local_ip]>;tag=[pid]SIPpTag00[call_number]"
@@ -295,6 +297,9 @@ class Sip:
             ack = ack.replace("CSeq: 1 ACK", "CSeq: 2 ACK")
             dialog.cseq = 2
         keys_xml = dialog.keys(keys or [])
+        if speak is not None:  # the caller talks (a G.711 u-law WAV streamed as RTP)
+            keys_xml = f'<nop><action><exec rtp_stream="{speak},1,0"/></action></nop>\n' + \
+                keys_xml
         if hangup_after is not None:
             ending = f'<pause milliseconds="{int(hangup_after * 1000)}"/>\n' + \
                 dialog.request("BYE")
@@ -314,13 +319,6 @@ class Sip:
                          port)
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str,
-             interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """ivr_app.testing.waiting.wait_until, polling at the pace of SIP and FreeSWITCH."""
+    return wait_until(condition, timeout=timeout, interval=0.05, what=what)

@@ -3,6 +3,10 @@ legs must confirm with a key, so a mobile that answers at once (its voicemail) n
 
 from __future__ import annotations
 
+import hashlib
+import wave
+from pathlib import Path
+
 from tests_fs.sip import FarEnd, wait_for
 from tests_fs.test_ivr import DID, calls_row
 
@@ -29,3 +33,17 @@ def test_the_home_phone_that_presses_the_key_wins_over_the_instant_mobile(lab, s
     gone = wait_for(lambda: lab.monitor.since(mark, "CHANNEL_HANGUP_COMPLETE",
                                               Unique_ID=mobile), 30, "the mobile leg's end")
     assert gone[0].get("Hangup-Cause") in ("LOSE_RACE", "ORIGINATOR_CANCEL", "NORMAL_CLEARING")
+    # calls to Anna are recorded (recording.employees): the stereo WAV FreeSWITCH wrote is
+    # attached to Ivan's record with the file's own checksum
+    with lab.db() as db:
+        rec = wait_for(lambda: db.execute(
+            """SELECT r.path, r.sha256, r.status, c.name, r.bytes FROM recordings r
+               JOIN customers c ON c.id = r.customer_id WHERE r.call_uuid = %s""",
+            (uuid,)).fetchone(), 20, "the recording attached")
+    path, sha, status, customer, size = rec
+    assert (status, customer) == ("complete", "Ivan Kuznetsov")
+    data = Path(path).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == sha
+    assert len(data) == size
+    with wave.open(path) as w:
+        assert w.getnchannels() == 2
