@@ -22,7 +22,10 @@ Nothing here runs on FreeSWITCH: afterwards ``reloadacl``, ``reload mod_event_so
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,8 +56,14 @@ def _read(path: Path) -> str:
 
 
 def _write(path: Path, text: str) -> None:
+    """Atomically, keeping the file's mode and owner (vars.xml holds the ESL password)."""
     tmp = path.with_name(f".{path.name}.ivr-app-tmp")
     tmp.write_text(text)
+    if path.exists():
+        st = path.stat()
+        os.chmod(tmp, stat.S_IMODE(st.st_mode))
+        with contextlib.suppress(PermissionError):
+            os.chown(tmp, st.st_uid, st.st_gid)
     tmp.replace(path)
 
 
@@ -114,6 +123,8 @@ def _add_snippet(path: Path, present: str, before: str, snippet: str, indent: st
     text = _read(path)
     if re.search(present, text):
         return False
+    if before not in text:
+        raise ConfigError([f"{path}: no {before} to put ivr-app's part before"])
     at = text.rindex("\n", 0, text.rindex(before)) + 1
     lines = "".join(indent + x + "\n" for x in _body(snippet).splitlines())
     _write(path, text[:at] + lines + text[at:])

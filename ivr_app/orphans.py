@@ -1,8 +1,9 @@
 """Calls rows a node left open when it died (kill -9, a crash, a power cut), closed when it
 starts again.
 
-At the first control connection the node compares its open rows with FreeSWITCH's channels
-(``show channels``, read by the control connection's resync):
+At each control connection (the first, and after FreeSWITCH restarted) the node compares its
+open rows of calls started before this process with FreeSWITCH's channels (``show channels``,
+read by the control connection's resync):
 
 * a call FreeSWITCH no longer has ended while ivr-app was down: closed at once with
   IVR_APP_LOST;
@@ -10,12 +11,14 @@ At the first control connection the node compares its open rows with FreeSWITCH'
   ``socket`` application returned: the operator's desk, voicemail): closed when its
   CHANNEL_HANGUP_COMPLETE arrives, with FreeSWITCH's own hangup cause.
 
-Either way the route says so. Only this node's rows (calls.node) are touched: the other nodes'
-calls are alive.
+Either way the route says so. Only this node's rows (calls.node) from before this process
+started are touched: the other nodes' calls, and this run's own, are alive. A call that ends
+between the snapshot and the check is caught at the next connection.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import gevent
@@ -31,9 +34,9 @@ class OrphanCalls:
     def __init__(self, pool: Any, node: str, log: Any):
         self.pool, self.node = pool, node
         self.log = log.bind(component="orphans")
+        self.started = dt.datetime.now(dt.UTC)  # rows from before this are the dead run's
         self.watching: set[str] = set()
         self.closed = 0
-        self._done = False
 
     def attach(self, control: Any) -> OrphanCalls:
         control.on_connected.append(self._connected)
@@ -41,22 +44,19 @@ class OrphanCalls:
         return self
 
     def _connected(self, control: Any) -> None:
-        if not self._done:
-            self._done = True
-            gevent.spawn(self.reconcile, set(control.channels))
+        gevent.spawn(self.reconcile, set(control.channels))
 
     def reconcile(self, live: set[str]) -> None:
-        """Close what ended meanwhile, watch what still runs."""
-        open_rows = run_or(self.pool, "open calls rows", lambda c: calls.left_open(c, self.node),
-                           [], self.log, 10.0, "open calls rows not checked")
-        for uuid in open_rows:
-            if uuid in live:
-                self.watching.add(uuid)
-                continue
+        """Close what ended meanwhile, watch what still runs (idempotent)."""
+        open_rows = run_or(self.pool, "open calls rows", lambda c: calls.left_open(
+            c, self.node, self.started), [], self.log, 10.0, "open calls rows not checked")
+        ended = [uuid for uuid in open_rows if uuid not in live]
+        self.watching = {uuid for uuid in open_rows if uuid in live}
+        for uuid in ended:
             self._close(uuid, LOST, "ended while ivr-app was down")
         if open_rows:
-            self.log.warning("calls left open by the last run", ended=len(open_rows) -
-                             len(self.watching), still_up=len(self.watching))
+            self.log.warning("calls left open by the last run", ended=len(ended),
+                             still_up=len(self.watching))
 
     def _hung_up(self, event: Event) -> None:
         uuid = event.unique_id or ""

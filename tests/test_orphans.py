@@ -11,9 +11,10 @@ from tests.ivr_harness import start_app
 
 
 def open_row(db, uuid: str, node: str) -> None:
-    db.execute("""INSERT INTO calls (uuid, direction, caller_number, destination, route, node)
-                  VALUES (%s, 'inbound', '+15550100001', '+74951112233', 'main', %s)""",
-               (uuid, node))
+    db.execute("""INSERT INTO calls (uuid, direction, caller_number, destination, route, node,
+                                     started_at)
+                  VALUES (%s, 'inbound', '+15550100001', '+74951112233', 'main', %s,
+                          now() - interval '1 minute')""", (uuid, node))
 
 
 def closed(db, uuid: str):
@@ -31,6 +32,12 @@ def test_a_restarted_node_closes_the_rows_its_killed_run_left_open(fs, db, datab
     open_row(db, gone, "node-a")
     open_row(db, still_up.uuid, "node-a")
     open_row(db, other_node, "node-b")  # another node's live call: not ours to close
+    # a call the restarted node itself takes as it starts (its row is younger than the node)
+    this_run = str(uuid_mod.uuid4())
+    db.execute("""INSERT INTO calls (uuid, direction, caller_number, destination, node,
+                                     started_at)
+                  VALUES (%s, 'inbound', '+15550100003', '+74951112233', 'node-a',
+                          now() + interval '1 minute')""", (this_run,))
     app = start_app(fs, database_url, prompt_cache,
                     env={"IVR_APP_SERVICE_NODE_NAME": "node-a"})
     try:
@@ -41,5 +48,6 @@ def test_a_restarted_node_closes_the_rows_its_killed_run_left_open(fs, db, datab
         assert wait_until(lambda: closed(db, still_up.uuid), what="the fallback call closed") \
             == ("NORMAL_CLEARING", "main -> went on without ivr-app")
         assert closed(db, other_node) is None
+        assert closed(db, this_run) is None
     finally:
         app.shutdown()

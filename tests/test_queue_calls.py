@@ -518,6 +518,7 @@ def test_the_music_plays_in_pieces_so_a_dead_node_cannot_leave_it_playing(rig_fa
                         and n, timeout=15, what="three pieces of music")
     assert pieces >= 3
     assert ch.vars.get("playback_timeout_sec") == "30"
+    assert ch.vars.get("playback_timeout_as_success") == "true"
     assert entry(db, ch.uuid)[0] == "waiting"
     rig.fs.press(ch.uuid, "1")  # the queue's mailbox: the prompts after it play whole
     hang_up_in_voicemail(rig.fs, ch, "the queue's voicemail")

@@ -24,7 +24,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -271,11 +270,20 @@ def _menus(tmp: Path) -> Path:
     return path
 
 
+def clear_channels(monitor: Monitor) -> None:
+    """No call of one scenario lives on into the next (an agent still 'on a call' would not
+    be offered the next caller)."""
+    monitor.api("hupall NORMAL_CLEARING")
+    wait_for(lambda: '"row_count": 0' in monitor.api("show channels as json") or
+             '"row_count":0' in monitor.api("show channels as json"), 15, "no channels left")
+
+
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     tmp = tmp_path_factory.mktemp("lab")
     conf = Path(setting("IVR_APP_FS_CONF_DIR"))
     monitor = Monitor().start()
+    clear_channels(monitor)  # what an interrupted run left
     cluster = None
     url = os.environ.get("DATABASE_URL")
     if not pgcluster.answers(url):
@@ -348,4 +356,4 @@ def sip(lab: Lab) -> Iterator[Sip]:
             setting("IVR_APP_FS_SIP_PASSWORD"))
     yield s
     s.close()
-    time.sleep(0.5)  # FreeSWITCH tears the last legs down
+    clear_channels(lab.monitor)  # a SIPp stopped mid-call leaves its legs up in FreeSWITCH

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import psycopg
@@ -19,10 +20,11 @@ def started(conn: psycopg.Connection, uuid: str, *, direction: str, caller_numbe
     )
 
 
-def left_open(conn: psycopg.Connection, node: str) -> list[str]:
-    """The calls this node started and never closed (it was killed mid-call)."""
-    rows = conn.execute("SELECT uuid::text FROM calls WHERE node = %s AND ended_at IS NULL",
-                        (node,)).fetchall()
+def left_open(conn: psycopg.Connection, node: str, before: dt.datetime) -> list[str]:
+    """The calls this node started before ``before`` and never closed (it was killed)."""
+    rows = conn.execute("""SELECT uuid::text FROM calls
+                           WHERE node = %s AND ended_at IS NULL AND started_at < %s""",
+                        (node, before)).fetchall()
     return [r[0] for r in rows]
 
 

@@ -68,8 +68,11 @@ def _matches(ext: ET.Element, number: str) -> bool | None:
             return None  # <condition> blocks of several regexes, time conditions, ...
         if field != "destination_number":
             return None
-        if not re.search(cond.get("expression", ""), number):
-            return False
+        try:
+            if not re.search(cond.get("expression", ""), number):
+                return False
+        except re.error:  # PCRE that Python's re does not read: undecidable here
+            return None
     return True
 
 

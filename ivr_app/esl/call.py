@@ -19,7 +19,6 @@ still read by :meth:`finish`.
 from __future__ import annotations
 
 import contextlib
-import re
 import uuid as uuid_mod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,33 +28,17 @@ import gevent
 import gevent.event
 import gevent.queue
 
+from ivr_app.esl.callerid import exact_caller_id
 from ivr_app.esl.connection import EslConnection
 from ivr_app.esl.dialstring import DialString
 from ivr_app.esl.errors import CallEnded, CommandFailed, EslError
 from ivr_app.esl.events import Event
 from ivr_app.esl.quoting import Regex, Target, app_args, quote
-from ivr_app.esl.wire import Message, header_value
+from ivr_app.esl.running import Running, stop_running
+from ivr_app.esl.wire import Message
 
-_MAYBE_ENCODED = re.compile(rb"%[0-9A-F]{2}")  # FreeSWITCH leaves these as they are
 DEFAULT_APP_TIMEOUT = 600.0  # seconds a single application may run (playback, digits, ...)
 BRIDGE_TIMEOUT = 4 * 3600.0  # a bridged conversation
-
-
-class Running:
-    """An application started with :meth:`Call.start`: ``started`` is set by its
-    CHANNEL_EXECUTE, ``done`` by its CHANNEL_EXECUTE_COMPLETE (or fails with CallEnded)."""
-
-    def __init__(self, app: str, app_uuid: str) -> None:
-        self.app, self.app_uuid = app, app_uuid
-        self.started = gevent.event.Event()
-        self.done: gevent.event.AsyncResult = gevent.event.AsyncResult()
-
-    def ready(self) -> bool:
-        return self.done.ready()
-
-    def get(self, timeout: float) -> Event:
-        """Its CHANNEL_EXECUTE_COMPLETE; CallEnded, or gevent.Timeout after ``timeout``."""
-        return self.done.get(timeout=timeout)
 
 
 @dataclass(frozen=True)
@@ -96,32 +79,17 @@ class Call:
     # -- what FreeSWITCH told us at connect ----------------------------------------------------
 
     def load_exact_caller_id(self) -> None:
-        """Make the caller's name and number exactly what the caller sent.
+        """Make the caller's name and number exactly what the caller sent
+        (ivr_app/esl/callerid.py)."""
+        self.data.update(exact_caller_id(self.data, self._connect_head, self._getvar))
 
-        For a SIP call the name as sent is ``sip_from_display``: sofia url-decodes the display
-        name into the caller profile (``Bob%0AEvil`` becomes a name with a newline; seen on
-        1.10.12). And the connect reply is a plain (url-encoded) event in which FreeSWITCH
-        leaves a ``%`` followed by two hex digits as it is (switch_url_encode without
-        double_encode), so such a value cannot be told from an encoded one: it is read again
-        with ``uuid_getvar``, whose reply is not encoded."""
-        sip = "variable_sip_from_display" in self.data
-        # (the header the Call reads, the variable holding the value as sent, its header)
-        sources = [("Caller-Caller-ID-Name", "sip_from_display", "variable_sip_from_display")
-                   if sip else ("Caller-Caller-ID-Name", "caller_id_name",
-                                "Caller-Caller-ID-Name"),
-                   ("Caller-Caller-ID-Number", "caller_id_number", "Caller-Caller-ID-Number")]
-        for header, variable, raw_header in sources:
-            self.data[header] = self.data.get(raw_header, "")
-            raw = header_value(self._connect_head, raw_header.encode())
-            if raw is None or not _MAYBE_ENCODED.search(raw):
-                continue
-            try:
-                exact = self.api("uuid_getvar", self.uuid, variable)
-            except EslError as exc:
-                self.log.warning("caller id not re-read", header=header, error=str(exc))
-                continue
-            if exact != "_undef_":
-                self.data[header] = exact
+    def _getvar(self, name: str) -> str | None:
+        try:
+            value = self.api("uuid_getvar", self.uuid, name)
+        except EslError as exc:
+            self.log.warning("caller id not re-read", variable=name, error=str(exc))
+            return None
+        return None if value == "_undef_" else value
 
     @property
     def caller_id_number(self) -> str:
@@ -431,33 +399,11 @@ class Call:
 
     def stop(self, running: Running, *, start_wait: float = 2.0, end_wait: float = 2.0,
              tries: int = 3) -> bool:
-        """End an application started with :meth:`start` (hold music); True once it is over.
-
-        Waits for its CHANNEL_EXECUTE first, since a uuid_break sent before it lands is
-        lost (outbound-break-before-start: the music would play on, the caller stranded),
-        then breaks and waits for its completion, breaking again if it did not come. Every
-        wait has a deadline; it never raises Timeout, and CallEnded only if the call ended."""
-        if running.ready():
-            return True
-        if not running.started.wait(start_wait):
-            self.log.warning("application not started yet, breaking anyway", app=running.app)
-        for attempt in range(1, tries + 1):
-            if self.ended:
-                return running.ready()
-            try:
-                self.break_()
-            except CommandFailed as exc:  # the channel is already gone
-                self.log.info("break refused", app=running.app, error=str(exc))
-                return running.ready()
-            try:
-                running.get(timeout=end_wait)
-                return True
-            except gevent.Timeout:
-                self.log.warning("application did not end on break", app=running.app,
-                                 attempt=attempt)
-            except CallEnded:
-                return True
-        return False
+        """End an application started with :meth:`start` (hold music); True once it is over
+        (ivr_app/esl/running.py: it waits for the start, since FreeSWITCH loses a break sent
+        before; never raises Timeout)."""
+        return stop_running(self, running, start_wait=start_wait, end_wait=end_wait,
+                            tries=tries)
 
     def start_playback(self, path: str) -> Running:
         """Start playing (music on hold: an endless stream) without waiting; stop it with

@@ -421,9 +421,10 @@ class IvrFlow:
                              queue=name, tried=self.queues_tried)
             self.to_voicemail(spec.voicemail_box)
         self.queues_tried.append(name)
-        # a caller moved on from another queue, or from a step that did not reach anyone
-        # (the account manager's fallback), keeps that in the route
-        chained = self.route.startswith("queue ") or "/" in self.route
+        # a caller moved on from another queue, or from the account manager who did not
+        # answer, keeps that in the route (recording.routes matches "queue ..." prefixes, so
+        # every other way in stays "queue <name>")
+        chained = self.route.startswith("queue ") or self.route.endswith("/manager")
         self.route = f"{self.route} -> queue {name}" if chained else f"queue {name}"
         self.outcome = f"queued in {name}"
         rec = self.ctx.recording

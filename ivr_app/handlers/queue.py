@@ -42,6 +42,7 @@ ANSWERED = None  # what QueueWait.run returns when an agent took the call
 # before sending a caller the on_full way
 ENTER_WAIT_SECONDS = 5.0
 MUSIC_SECONDS = 30  # the hold music plays in pieces this long (see start_music)
+MUSIC_RETRY_SECONDS = 5.0
 
 
 class Flow(Protocol):
@@ -71,6 +72,7 @@ class QueueWait:
         self.log = flow.log.bind(queue=spec.name)
         self.entry: qdb.Entered | None = None
         self.music: Running | None = None
+        self.music_started = 0.0
         self.announcement: str | None = None  # the file now displaced over the music
 
     # -- the call flow -------------------------------------------------------------------------
@@ -158,12 +160,23 @@ class QueueWait:
         # (kill -9), FreeSWITCH cannot break an endless playback, and the caller would hear
         # the music for ever instead of the dialplan's fallback
         self.call.set("playback_timeout_sec", str(MUSIC_SECONDS))
+        self.call.set("playback_timeout_as_success", "true")  # FILE PLAYED, not an error
+        self.music_started = time.monotonic()
         self.music = self.call.start_playback(self.spec.music)
 
     def keep_music(self) -> None:
-        """The music's piece ended while the caller still waits: the next one."""
-        if self.music is not None and self.music.ready() and not self.call.ended:
-            self.music = self.call.start_playback(self.spec.music)
+        """The music's piece ended while the caller still waits: the next one. (A file given
+        as the queue's music starts again from its top: use a local_stream.) One that cannot
+        play at all is tried again at most every MUSIC_RETRY_SECONDS, not on every turn."""
+        if self.music is None or not self.music.ready() or self.call.ended:
+            return
+        now = time.monotonic()
+        missing = self.music.done.successful() and \
+            self.music.done.value.get("Application-Response") == "FILE NOT FOUND"
+        if missing and now - self.music_started < MUSIC_RETRY_SECONDS:
+            return  # it could not play (file not found): wait before the next try
+        self.music_started = now
+        self.music = self.call.start_playback(self.spec.music)
 
     def stop_hold(self) -> None:
         """The announcement first (a displace outlives a break and a bridge: left running, it
@@ -178,6 +191,7 @@ class QueueWait:
                 if not self.call.stop(music):
                     self.log.error("hold music would not stop", queue=self.spec.name)
                 self.call.set("playback_timeout_sec", "")  # later prompts play whole
+                self.call.set("playback_timeout_as_success", "")
 
     def announce(self) -> None:
         spec = self.spec

@@ -24,7 +24,11 @@ class Policy:
         return self.mode == "all"
 
     def for_route(self, route: str) -> bool:
-        return self.mode == "selected" and any(route.startswith(r) for r in self.routes)
+        """A selected route is any step of the call's route: "queue support" records a
+        caller who got there as "main/manager -> queue support" too."""
+        steps = [step.strip() for step in route.split("->")]
+        return self.mode == "selected" and any(step.startswith(r) for step in steps
+                                               for r in self.routes)
 
     def for_employee(self, extension: str) -> bool:
         return self.mode == "selected" and extension in self.employees

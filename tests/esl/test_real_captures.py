@@ -1,6 +1,10 @@
-"""The behaviours behind the first real-FreeSWITCH run, read from calls captured on a real
-FreeSWITCH 1.10.12 by `make test-fs` (tests/fixtures/fs-captures/real-*): what FreeSWITCH sent,
-and that ivr-app's side of the wire did the right thing in the right order."""
+"""Calls captured on a real FreeSWITCH 1.10.12 by `make test-fs` (tests/fixtures/fs-captures/
+real-*), read as the record of what FreeSWITCH sent and what ivr-app answered, in order.
+
+These hold the facts the fixes rest on (what FreeSWITCH does) and what the fixed app did on the
+wire when the capture was made; they check the fixtures, not today's code: the code is held by
+the simulator tests (tests/esl/test_real_freeswitch_facts.py, tests/test_real_run_defects.py)
+and re-checked on FreeSWITCH itself by `make test-fs`. Re-recorded captures must pass here."""
 
 from __future__ import annotations
 
@@ -85,7 +89,7 @@ def test_the_legs_get_a_display_name_sofia_can_send():
     assert any(is_event(x, "CHANNEL_BRIDGE") for x in tl)
 
 
-def test_a_killed_app_leaves_the_music_to_end_by_itself():
+def test_the_music_a_killed_app_left_playing_was_started_in_a_piece():
     tl = timeline("real-kill-9-in-queue")
     music = first(tl, lambda x: sent(x, "execute-app-arg: local_stream://moh"))
     assert any(sent(x, "playback_timeout_sec=30") for x in tl[:music])

@@ -151,3 +151,19 @@ def test_a_quoted_display_name_breaks_a_bridge_unless_the_name_is_set(fs, serve,
     assert result["raw"].cause == "DESTINATION_OUT_OF_ORDER"
     assert result["named"].answered
     assert display_name(name) == "Evil x Name"
+
+
+def test_playback_timeout_sec_ends_a_playback_as_an_error_unless_told_otherwise(fs, serve):
+    """switch_ivr_play_file: SWITCH_STATUS_TIMEOUT, reported by playback as PLAYBACK ERROR;
+    playback_timeout_as_success makes it FILE PLAYED (the queue's music pieces use that)."""
+
+    def handler(call, result):
+        call.answer()
+        call.set("playback_timeout_sec", "2")
+        result["error"] = call.playback(MOH)
+        call.set("playback_timeout_as_success", "true")
+        result["played"] = call.playback(MOH)
+        call.hangup()
+
+    _ch, result = run(fs, serve, handler)
+    assert result == {"error": "PLAYBACK ERROR", "played": "FILE PLAYED", "done": True}

@@ -97,8 +97,11 @@ def play(ch: Channel, path: str, *, dtmf_stops: bool = False,
         ch.switch.log.info("fakeswitch: file not found", path=path)
         return "FILE NOT FOUND"
     limit = ch.vars.get("playback_timeout_sec", "")
-    if limit.isdigit() and int(limit) > 0:  # switch_ivr_play_file stops after that long
-        seconds = min(seconds, float(limit))
+    timed_out = False
+    if limit.isdigit() and int(limit) > 1 and seconds > int(limit):
+        # switch_ivr_play_file stops after that long: SWITCH_STATUS_TIMEOUT, which playback
+        # reports as PLAYBACK ERROR unless playback_timeout_as_success is true
+        seconds, timed_out = float(limit), True
     # file_string://a!b plays a, then b: what was played (and observed) is each part
     parts = [p for p in path[len("file_string://"):].split("!") if p] \
         if path.startswith("file_string://") else [path]
@@ -113,6 +116,8 @@ def play(ch: Channel, path: str, *, dtmf_stops: bool = False,
                     "playback_seconds": str(int(played)) if played != media.FOREVER else "0",
                     "playback_ms": str(int(played * 1000)) if played != media.FOREVER else "0",
                     "playback_samples": str(samples)})
+    if timed_out and why == "done" and ch.vars.get("playback_timeout_as_success") != "true":
+        return "PLAYBACK ERROR"
     return "FILE PLAYED"
 
 
