@@ -270,8 +270,9 @@ class Sip:
         port = next(_ports)
         display = f'"{name}" ' if name else ""
         me = f"{display}<sip:{number}@[local_ip]>;tag=[pid]SIPpTag00[call_number]"
-        dialog = _Requests(f"From: {me}\nTo: <sip:[service]@[remote_ip]:[remote_port]>"
-                           "[peer_tag_param]\nCall-ID: [call_id]", "[next_url]")
+        # the To of FreeSWITCH's 200 OK, tag included (after a 407 challenge SIPp's
+        # [peer_tag_param] would still hold the 407's tag, and the BYE would get a 481)
+        dialog = _Requests(f"From: {me}\nTo: [$peer_to]\nCall-ID: [call_id]", "[next_url]")
         invite = _send(
             "INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0\n"
             "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
@@ -309,7 +310,9 @@ class Sip:
         body = "\n".join([invite, *challenge, '<recv response="100" optional="true"/>',
                           '<recv response="180" optional="true"/>',
                           '<recv response="183" optional="true"/>',
-                          '<recv response="200" rrs="true"/>', ack, keys_xml, ending])
+                          '<recv response="200" rrs="true"><action><ereg regexp=".*" '
+                          'search_in="hdr" header="To:" assign_to="peer_to"/></action></recv>',
+                          ack, keys_xml, ending])
         remote = self.external if profile == "external" else self.internal
         return self._run(f"call-{number}-{port}", _scenario("caller", body),
                          [remote, "-s", to, "-i", "127.0.0.1", "-p", str(port),

@@ -83,3 +83,15 @@ def test_a_literal_percent_0a_in_the_name_is_stored_verbatim(lab, sip):
     with lab.db() as db:
         name = db.execute("SELECT caller_name FROM calls WHERE uuid = %s", (uuid,)).fetchone()
     assert name == ("Bob%0AEvil",)
+
+
+def test_no_key_three_times_runs_on_failure_the_operator(lab, sip):
+    sip.phone("1000", answer_after=0.5, talk=2)
+    mark = lab.monitor.mark()
+    caller = sip.call(DID, number="+15550008888", max_seconds=90)
+    uuid = lab.monitor.channel(mark, "sofia/external/+15550008888@")
+    assert caller.wait(100) is not None
+    route, path, _cause, answered = calls_row(lab, uuid)
+    assert [k["digits"] for k in path] == ["", "", ""]
+    assert route == "main/failed -> extension 1000"
+    assert answered is True

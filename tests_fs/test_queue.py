@@ -86,3 +86,29 @@ def test_announced_over_the_music_then_the_callback_key_and_the_callback_is_made
     # the customer sees the company, not the agent's extension (issue: honest caller IDs)
     MEASURED.append("callback: customer leg shows caller ID "
                     f"{customer.get('Caller-Caller-ID-Number')!r}")
+
+
+def test_dialled_from_a_phone_the_agent_lets_it_ring_out_and_is_paused(lab, sip):
+    """7001 from 1002's registered phone: the support queue; agent 1003's phone rings out
+    (agent_ring_seconds) and the caller waits on, in the same place; the agent is skipped
+    for no_answer_pause_seconds."""
+    sip.phone("1003", answer_after=None)
+    mark = lab.monitor.mark()
+    caller = sip.call("7001", number="1002", profile="internal", auth_user="1002",
+                      hangup_after=16)
+    uuid = lab.monitor.channel(mark, "sofia/internal/1002@")
+    assert caller.wait(40) is not None
+    status, reason, _agent = wait_for(lambda: (e := entry(lab, uuid)) and
+                                      e[0] not in ("waiting", "offered") and e, 20,
+                                      "the queue entry's end")
+    assert (status, reason) == ("abandoned", "caller hung up")
+    with lab.db() as db:
+        offers, paused = db.execute(
+            """SELECT q.offers, a.ready_after > now() FROM queue_entries q, agents a
+               JOIN employees e ON e.id = a.employee_id
+               WHERE q.call_uuid = %s AND e.extension = '1003'""", (uuid,)).fetchone()
+    assert offers >= 1
+    assert paused is True
+    rang = lab.monitor.channel(mark, "sofia/internal/1003@")
+    gone = lab.monitor.wait(mark, "CHANNEL_HANGUP_COMPLETE", Unique_ID=rang)
+    assert gone.get("Hangup-Cause") in ("ALLOTTED_TIMEOUT", "NO_ANSWER", "ORIGINATOR_CANCEL")
