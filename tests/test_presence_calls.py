@@ -292,6 +292,28 @@ def test_presence_menu_from_any_phone_with_extension_and_pin(ivr, db):
         "presence_menu_choices", "presence_meeting"]
 
 
+def test_presence_menu_a_key_pressed_while_the_state_is_said_counts(ivr, db):
+    """The current state and the choices are one prompt (type-ahead)."""
+    fs, app, _out = ivr
+    state = app.prompts.path(app.menus.prompts["presence_available"], "en")
+    pressed: list[str] = []
+
+    def press_during_the_state(ch, path):
+        if path == state and not pressed:
+            pressed.append(ch.uuid)
+            fs.press(ch.uuid, "3")
+
+    fs.play_observers.append(press_during_the_state)
+    ch = star(fs, "presence_menu", caller=EMILY)
+    at_menu(fs, ch, 1)
+    fs.press(ch.uuid, "1001#")
+    at_menu(fs, ch, 2)
+    fs.press(ch.uuid, "4321#")
+    ended(ch)
+    assert pressed == [ch.uuid]
+    assert state_of(db, "1001")[0] == "away"
+
+
 def test_wrong_pins_lock_the_menu_even_for_the_right_pin(ivr, db):
     fs, app, out = ivr
     ch = star(fs, "presence_menu", caller=EMILY)

@@ -32,3 +32,16 @@ def test_star_31_from_the_desk_phone_sets_in_a_meeting_and_star_30_clears_it(lab
                      max_seconds=30)
     assert again.wait(40) is not None
     assert wait_for(lambda: state(lab, "1002") == "available", 10, "1002 available again")
+
+
+def test_star_98_the_presence_menu_from_a_registered_phone(lab, sip):
+    """*98 is also the stock dialplan's vmain: with ivr-app's extensions first it reaches the
+    presence menu. Extension, PIN and the new state are typed ahead of each prompt."""
+    try:
+        caller = sip.call("*98", number="1002", profile="internal", auth_user="1002",
+                          keys=[(1.0, "info", "1001#"), (1.5, "info", "4321#"),
+                                (1.5, "info", "3")], max_seconds=40)
+        assert caller.wait(50) is not None
+        assert wait_for(lambda: state(lab, "1001") == "away", 10, "Anna away")
+    finally:
+        lab.cli("presence", "set", "1001", "available")

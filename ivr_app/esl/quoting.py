@@ -148,6 +148,16 @@ def caller_number(value: str, limit: int = 40) -> str:
     return _NOT_NUMBER.sub("", value)[:limit]
 
 
+def file_string(paths: list[str]) -> str:
+    """Files played one after the other as one (mod_dptools ``file_string://a!b``): a prompt
+    that play_and_get_digits ends at the first key, or an announcement displaced over music.
+    One path is returned as it is. ``!`` separates the parts, so no part may hold one."""
+    for path in paths:
+        if "!" in path or not path:
+            raise UnsafeValue(f"file_string part: empty or holding '!': {path!r}")
+    return paths[0] if len(paths) == 1 else "file_string://" + "!".join(paths)
+
+
 def app_args(*words: object, what: str = "argument") -> str:
     """A blank-separated application argument built from words, each through the gate.
 

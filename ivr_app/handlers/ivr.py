@@ -27,7 +27,7 @@ from ivr_app.db.employees import EmployeeRef
 from ivr_app.esl.call import BridgeOutcome, Call
 from ivr_app.esl.dialstring import DialString
 from ivr_app.esl.errors import CallEnded
-from ivr_app.esl.quoting import app_args, caller_number, display_name
+from ivr_app.esl.quoting import app_args, caller_number, display_name, file_string
 from ivr_app.handlers.context import CONFIRM_TONE, HandlerContext
 from ivr_app.handlers.queue import QueueWait
 from ivr_app.menus import EXTENSION, Action, Menu
@@ -188,7 +188,7 @@ class IvrFlow:
         at the first key and keeps it, while a separate ``playback`` would throw the key away
         (outbound-dtmf-during-playback), so a caller who knows the menu can press at once."""
         files = self.prompt_files([*lead_in, prompt])
-        return files[0] if len(files) == 1 else "file_string://" + "!".join(files)
+        return file_string(files)
 
     def choose(self, menu: Menu, lead_in: list[str | None]) -> Action:
         """Prompt, collect keys, retry on nothing or nonsense; the chosen action, or

@@ -16,6 +16,7 @@ from typing import Any
 
 from ivr_app.db import presence as presence_db
 from ivr_app.esl.call import Call
+from ivr_app.esl.quoting import file_string
 from ivr_app.handlers.context import CONFIRM_TONE, ERROR_TONE, HandlerContext
 from ivr_app.presence.model import State
 
@@ -59,9 +60,12 @@ class PresenceMenu:
         state = self.ctx.db("current state",
                             lambda c: presence_db.current_state(c, extension), "available",
                             self.log)
-        self.play(ANNOUNCE.get(state, "presence_available"))
+        # the state and the choices are one prompt: a key pressed while the state is said
+        # counts (a separate playback would throw it away)
         key = self.call.play_and_get_digits(
-            self.prompt("presence_menu_choices"), invalid=self.prompt("invalid", ERROR_TONE),
+            file_string([self.prompt(ANNOUNCE.get(state, "presence_available"), ERROR_TONE),
+                         self.prompt("presence_menu_choices")]),
+            invalid=self.prompt("invalid", ERROR_TONE),
             min_digits=1, max_digits=1, tries=3, timeout_ms=6000, regex="^[1-4]$")
         if key not in CHOICES:
             return

@@ -31,6 +31,7 @@ from ivr_app.db.employees import EmployeeRef
 from ivr_app.esl.call import Call, Running
 from ivr_app.esl.errors import CallEnded, CommandFailed
 from ivr_app.esl.events import Event
+from ivr_app.esl.quoting import file_string
 from ivr_app.handlers.context import HandlerContext
 from ivr_app.presence.model import Action as PresenceAction
 from ivr_app.presence.model import Decision
@@ -218,7 +219,7 @@ class QueueWait:
             files += self.prompt_files("queue_options")
         if not files:
             return
-        path = "file_string://" + "!".join(files)
+        path = file_string(files) if len(files) > 1 else "file_string://" + files[0]
         if self.announcement is not None:
             self.call.stop_displace(self.announcement)
             self.announcement = None
