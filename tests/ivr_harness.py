@@ -180,3 +180,17 @@ def hang_up_in_voicemail(fs, ch, what="voicemail"):
                what=what)
     fs.caller_hangs_up(ch.uuid)
     ended(ch)
+
+
+def press_while_heard(fs, path: str, digits: str) -> list[str]:
+    """Press ``digits`` the moment ``path`` starts playing to a caller (once); returns the
+    list the caller's UUID is put in when it happened."""
+    pressed: list[str] = []
+
+    def observe(ch, played):
+        if played == path and not pressed:
+            pressed.append(ch.uuid)
+            fs.press(ch.uuid, digits)
+
+    fs.play_observers.append(observe)
+    return pressed

@@ -15,7 +15,16 @@ from ivr_app.db import presence as presence_db
 from ivr_app.presence.model import State
 from ivr_app.testing.fakeswitch.originate import NEVER_ANSWERS, VOICEMAIL, FarEnd
 from ivr_app.testing.waiting import wait_until
-from tests.ivr_harness import EMILY, IVAN, at_menu, call, ended, hang_up_in_voicemail, row
+from tests.ivr_harness import (
+    EMILY,
+    IVAN,
+    at_menu,
+    call,
+    ended,
+    hang_up_in_voicemail,
+    press_while_heard,
+    row,
+)
 
 ANNA_MOBILE = "sofia/gateway/pstn/+79161110001"
 ANNA_HOME = "sofia/gateway/pstn/+74955550001"
@@ -295,15 +304,8 @@ def test_presence_menu_from_any_phone_with_extension_and_pin(ivr, db):
 def test_presence_menu_a_key_pressed_while_the_state_is_said_counts(ivr, db):
     """The current state and the choices are one prompt (type-ahead)."""
     fs, app, _out = ivr
-    state = app.prompts.path(app.menus.prompts["presence_available"], "en")
-    pressed: list[str] = []
-
-    def press_during_the_state(ch, path):
-        if path == state and not pressed:
-            pressed.append(ch.uuid)
-            fs.press(ch.uuid, "3")
-
-    fs.play_observers.append(press_during_the_state)
+    pressed = press_while_heard(
+        fs, app.prompts.path(app.menus.prompts["presence_available"], "en"), "3")
     ch = star(fs, "presence_menu", caller=EMILY)
     at_menu(fs, ch, 1)
     fs.press(ch.uuid, "1001#")

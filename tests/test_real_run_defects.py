@@ -8,22 +8,14 @@ import gevent
 
 from ivr_app.testing.fakeswitch.originate import NEVER_ANSWERS, FarEnd
 from ivr_app.testing.waiting import wait_until
-from tests.ivr_harness import EMILY, at_menu, call, ended, row
+from tests.ivr_harness import EMILY, at_menu, call, ended, press_while_heard, row
 
 
 def test_a_key_pressed_during_the_greeting_chooses(ivr, db):
     """Type-ahead: the greeting and the menu prompt are one play_and_get_digits prompt."""
     fs, app, _out = ivr
     fs.originator.far_end("user/1002", FarEnd(answer_after=0.2, talk=1))
-    welcome = app.prompts.path(app.menus.prompts["welcome"], "en")
-    pressed: list[str] = []
-
-    def press_during_greeting(ch, path):
-        if path == welcome and not pressed:
-            pressed.append(ch.uuid)
-            fs.press(ch.uuid, "2")
-
-    fs.play_observers.append(press_during_greeting)
+    pressed = press_while_heard(fs, app.prompts.path(app.menus.prompts["welcome"], "en"), "2")
     ch = call(fs, EMILY)
     ended(ch)
     route, path, _cause, _customer = row(db, ch.uuid)

@@ -9,6 +9,16 @@ EMILY = "+442071234567"
 DID = "+74951112233"
 
 
+def call_through(lab, sip, number: str, seconds: float, **call) -> str:
+    """Call the company number from ``number`` (sip.call's options), wait for the SIP call to
+    end; the UUID of the caller's channel."""
+    mark = lab.monitor.mark()
+    caller = sip.call(DID, number=number, **call)
+    uuid = lab.monitor.channel(mark, f"sofia/external/{number}@")
+    assert caller.wait(seconds) is not None, f"the call from {number} did not end"
+    return uuid
+
+
 def calls_row(lab, uuid: str):
     with lab.db() as db:
         return wait_for(lambda: db.execute(
@@ -19,16 +29,13 @@ def calls_row(lab, uuid: str):
 
 def test_invalid_then_timeout_then_the_operator(lab, sip):
     sip.phone("1000", answer_after=0.5, talk=2)
-    mark = lab.monitor.mark()
     # 7 during the greeting (type-ahead, invalid); after it the inter-digit wait (2 s), the
     # invalid prompt and the menu again, nothing for the 5 s timeout, the timeout prompt,
     # then 0 while the menu prompt plays the third time
     second = 2.0 + lab.prompt_seconds("invalid") + lab.prompt_seconds("main_menu") + 5.0 + \
         lab.prompt_seconds("timeout") + 1.5
-    caller = sip.call(DID, number="+15550001111", name="Test Caller",
-                      keys=[(1.0, "info", "7"), (second, "info", "0")])
-    uuid = lab.monitor.channel(mark, "sofia/external/+15550001111@")
-    assert caller.wait(90) is not None
+    uuid = call_through(lab, sip, "+15550001111", 90, name="Test Caller",
+                        keys=[(1.0, "info", "7"), (second, "info", "0")])
     route, path, cause, answered = calls_row(lab, uuid)
     assert [k["digits"] for k in path] == ["7", "", "0"]
     assert route == "main/extension 1000"
@@ -75,10 +82,7 @@ def test_a_quoted_display_name_still_reaches_the_employee(lab, sip):
 def test_a_literal_percent_0a_in_the_name_is_stored_verbatim(lab, sip):
     """FreeSWITCH leaves a valid %XX unencoded in plain events (the first real run stored a
     newline); the app reads such a name again with uuid_getvar."""
-    mark = lab.monitor.mark()
-    caller = sip.call(DID, number="+15550005555", name="Bob%0AEvil", hangup_after=3.0)
-    uuid = lab.monitor.channel(mark, "sofia/external/+15550005555@")
-    assert caller.wait(30) is not None
+    uuid = call_through(lab, sip, "+15550005555", 30, name="Bob%0AEvil", hangup_after=3.0)
     calls_row(lab, uuid)
     with lab.db() as db:
         name = db.execute("SELECT caller_name FROM calls WHERE uuid = %s", (uuid,)).fetchone()
@@ -87,10 +91,7 @@ def test_a_literal_percent_0a_in_the_name_is_stored_verbatim(lab, sip):
 
 def test_no_key_three_times_runs_on_failure_the_operator(lab, sip):
     sip.phone("1000", answer_after=0.5, talk=2)
-    mark = lab.monitor.mark()
-    caller = sip.call(DID, number="+15550008888", max_seconds=90)
-    uuid = lab.monitor.channel(mark, "sofia/external/+15550008888@")
-    assert caller.wait(100) is not None
+    uuid = call_through(lab, sip, "+15550008888", 100, max_seconds=90)
     route, path, _cause, answered = calls_row(lab, uuid)
     assert [k["digits"] for k in path] == ["", "", ""]
     assert route == "main/failed -> extension 1000"
