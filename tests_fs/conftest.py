@@ -34,6 +34,7 @@ import psycopg
 import pytest
 import structlog
 import yaml
+from gevent.pywsgi import WSGIServer
 
 from ivr_app.esl.control import ControlConnection
 from ivr_app.esl.events import Event
@@ -143,6 +144,7 @@ class Lab:
     config: Path
     serve: subprocess.Popen | None = None
     proxy: CaptureProxy | None = None
+    notices: list[dict[str, Any]] = field(default_factory=list)  # voicemail webhook
     notes: list[str] = field(default_factory=list)
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -292,6 +294,15 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     assert url is not None
     recordings = Path(monitor.api("global_getvar recordings_dir").strip()) / "ivr-app-test"
     recordings.mkdir(parents=True, exist_ok=True)
+    notices: list[dict[str, Any]] = []  # what the voicemail webhook was sent
+
+    def webhook(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        notices.append(json.loads(environ["wsgi.input"].read() or b"{}"))
+        start_response("204 No Content", [])
+        return [b""]
+
+    hook = WSGIServer(("127.0.0.1", 0), webhook, log=None)
+    hook.start()
     config = tmp / "ivr-app.yaml"
     dialplan_port = int(setting("IVR_APP_FS_OUTBOUND_PORT"))
     capture = setting("IVR_APP_FS_CAPTURE_DIR")
@@ -309,12 +320,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         "recording": {"directory": str(recordings), "spool_dir": str(tmp / "spool"),
                       "policy": "selected", "employees": "1001"},
         "presence": {"gateway": "sofia/gateway/pstn", "confirm_timeout_seconds": 10,
+                     "voicemail_webhook_url": f"http://127.0.0.1:{hook.server_port}/voicemail",
                      "confirm_prompt": "tone_stream://%(500,0,640)"},
         "queue": {"dispatch_interval_seconds": 0.5},
     }))
     env = {**os.environ, "DATABASE_URL": url,
            "IVR_APP_ESL_PASSWORD": setting("IVR_APP_FS_ESL_PASSWORD")}
-    lab = Lab(conf, monitor, url, tmp / "ivr-app.log", env, config, proxy=proxy)
+    lab = Lab(conf, monitor, url, tmp / "ivr-app.log", env, config, proxy=proxy,
+              notices=notices)
     installed = lab.cli("freeswitch", "install", "--conf", str(conf)).stdout
     lab.notes.append(installed.strip())
     gateway = _install_lab_gateway(conf)
@@ -335,6 +348,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         lab.stop_serve()
         if proxy is not None:
             proxy.stop()
+        hook.stop()
         monitor.control.stop()
         if cluster is not None:
             cluster.stop()

@@ -35,3 +35,6 @@ def test_a_message_for_an_employee_who_does_not_answer(lab, sip, tmp_path):
     stops = lab.monitor.since(mark, "RECORD_STOP", Unique_ID=uuid)
     assert stops, "mod_voicemail's own RECORD_STOP (the real run's stray recordings rows)"
     assert recordings == []
+    notice = wait_for(lambda: [n for n in lab.notices if n.get("mailbox") == "1002"], 20,
+                      "the voicemail notice (webhook)")
+    assert notice[0]["customer"] == "Emily Clark"
