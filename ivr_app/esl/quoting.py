@@ -148,14 +148,21 @@ def caller_number(value: str, limit: int = 40) -> str:
     return _NOT_NUMBER.sub("", value)[:limit]
 
 
-def file_string(paths: list[str]) -> str:
+def file_string(paths: list[str], always: bool = False) -> str:
     """Files played one after the other as one (mod_dptools ``file_string://a!b``): a prompt
     that play_and_get_digits ends at the first key, or an announcement displaced over music.
-    One path is returned as it is. ``!`` separates the parts, so no part may hold one."""
+    One path is returned as it is, unless ``always``: a displaced announcement keeps the
+    prefix so that a relative say file is read under sound_prefix (mod_file_string does that,
+    uuid_displace on a bare path does not). ``!`` separates the parts, so no part may hold
+    one."""
+    if not paths:
+        raise UnsafeValue("file_string: no files")
     for path in paths:
         if "!" in path or not path:
             raise UnsafeValue(f"file_string part: empty or holding '!': {path!r}")
-    return paths[0] if len(paths) == 1 else "file_string://" + "!".join(paths)
+    if len(paths) == 1 and not always:
+        return paths[0]
+    return "file_string://" + "!".join(paths)
 
 
 def app_args(*words: object, what: str = "argument") -> str:

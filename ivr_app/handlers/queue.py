@@ -219,7 +219,7 @@ class QueueWait:
             files += self.prompt_files("queue_options")
         if not files:
             return
-        path = file_string(files) if len(files) > 1 else "file_string://" + files[0]
+        path = file_string(files, always=True)
         if self.announcement is not None:
             self.call.stop_displace(self.announcement)
             self.announcement = None

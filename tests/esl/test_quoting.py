@@ -157,3 +157,14 @@ def test_dial_string_switches_separator_for_values_with_commas():
     assert [leg.target for leg in groups[0]] == ["user/1001", "sofia/gateway/gw1/+79161110001"]
     assert groups[0][1].variables == {"group_confirm_key": "1",
                                       "group_confirm_file": "tone_stream://%(300,0,440)"}
+
+
+def test_file_string_joins_prompts_and_refuses_a_separator_in_a_part():
+    from ivr_app.esl.quoting import UnsafeValue, file_string
+
+    assert file_string(["/p/a.wav"]) == "/p/a.wav"
+    assert file_string(["digits/1.wav"], always=True) == "file_string://digits/1.wav"
+    assert file_string(["/p/a.wav", "digits/1.wav"]) == "file_string:///p/a.wav!digits/1.wav"
+    for bad in (["/p/a!b.wav"], [""], []):
+        with pytest.raises(UnsafeValue):
+            file_string(bad)
