@@ -34,6 +34,9 @@ def test_freeswitch_restarted_ivr_app_reconnects_and_takes_the_next_call(lab, si
     MEASURED.append(f"FreeSWITCH restart: ivr-app's control connection up "
                     f"{(again - back).total_seconds():.2f} s after the Event Socket answered")
     assert line["connections"] == 2
+    # the harness's own monitor reconnects with its own backoff: events before it are lost
+    wait_for(lambda: lab.monitor.control.connections >= 2 and
+             lab.monitor.control.connected.is_set(), 60, "the test's monitor back")
     time.sleep(3)  # the profiles come up after the Event Socket
     sip.phone("1000", answer_after=0.5, talk=2)
     mark = lab.monitor.mark()

@@ -107,6 +107,14 @@ class Call:
         """A channel variable as it was at connect time (see :meth:`get` for the live value)."""
         return self.data.get("variable_" + name)
 
+    def final_cause(self, wait: float = 2.0) -> str | None:
+        """The hangup cause once the call is over. The linger notice can arrive before
+        CHANNEL_HANGUP (outbound-hangup-behind-locked-playback; a real queue call showed it),
+        so the call may look ended before its cause is known: wait a little for it."""
+        if self.hangup_cause is None and self.ended:
+            self._complete.wait(wait)
+        return self.hangup_cause
+
     @property
     def ended(self) -> bool:
         return self._hung_up.is_set() or self.conn.closed.is_set()

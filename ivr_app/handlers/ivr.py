@@ -135,7 +135,7 @@ class IvrFlow:
         rec.record(self.call, reason, consent)
 
     def write_records(self) -> None:
-        route, keys, cause = self.route, self.keys, self.call.hangup_cause
+        route, keys, cause = self.route, self.keys, self.call.final_cause()
         employee = self.employee
         self.ctx.db("calls row", lambda c: calls.ended(
             c, self.call.uuid, hangup_cause=cause, route=route, menu_path=keys,
