@@ -2,6 +2,11 @@
 
 Loggers are passed down explicitly; a call's logger is bound once with the call's UUID
 (:func:`call_logger`), so every line logged for a call carries ``call_uuid``.
+
+Libraries log through the standard library (psycopg_pool, greenswitch, Python's warnings):
+their records go through the same renderer (a ``structlog.stdlib.ProcessorFormatter`` on the
+root logger's handler), so every line of the log has one format, with ``level``, ``logger``,
+``timestamp`` and ``event``; ours carry ``logger`` too (``ivr_app.<component>``).
 """
 
 from __future__ import annotations
@@ -16,8 +21,19 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
            "error": logging.ERROR}
 
 
+class _StdlibHandler(logging.StreamHandler):
+    """The root handler :func:`configure` installs (and replaces on the next call)."""
+
+
+def _logger_name(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    component = event.get("component")
+    event.setdefault("logger", f"ivr_app.{component}" if component else "ivr_app")
+    return event
+
+
 def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
-    """Configure structlog for this process (called by the entry point and on reload)."""
+    """Configure structlog, and the standard library's root logger beside it, for this
+    process (called by the entry point and on reload)."""
     stream = stream or sys.stderr
     if fmt == "auto":
         fmt = "console" if stream.isatty() else "json"
@@ -26,11 +42,13 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
         renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
     else:
         renderer = structlog.processors.JSONRenderer(sort_keys=False)
+    timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _logger_name,
+            timestamper,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
             renderer,
@@ -39,6 +57,28 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
         logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
+    handler = _StdlibHandler(stream)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            timestamper,
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ]))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StdlibHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(_LEVELS[level])
+    # warnings.warn(...) as log records too, not bare text (off first: whoever replaced
+    # warnings.showwarning since the last call, a test runner, is captured again)
+    logging.captureWarnings(False)
+    logging.captureWarnings(True)
 
 
 def get_logger(component: str) -> structlog.typing.FilteringBoundLogger:

@@ -29,3 +29,44 @@ def test_console_format_is_human_readable():
     assert "hello" in text
     assert "call_uuid=abc" in text
     assert not text.lstrip().startswith("{")
+
+
+def test_stdlib_loggers_are_rendered_as_json_lines_too():
+    """psycopg_pool and greenswitch log through the standard library: their lines are the
+    same JSON objects as ours (level, logger, timestamp, event), never bare text."""
+    import logging
+    import warnings
+
+    out = io.StringIO()
+    logs.configure("info", "json", stream=out)
+    logs.get_logger("app").info("ours")
+    logging.getLogger("psycopg.pool").warning("error connecting in %r: %s", "pool-1", "refused")
+    logging.getLogger("greenswitch").debug("below the configured level")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("greenswitch").exception("reader died")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("a library's warning", UserWarning, stacklevel=1)
+    lines = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert [(x["logger"], x["level"], x["event"]) for x in lines[:3]] == [
+        ("ivr_app.app", "info", "ours"),
+        ("psycopg.pool", "warning", "error connecting in 'pool-1': refused"),
+        ("greenswitch", "error", "reader died")]
+    assert "ValueError: boom" in lines[2]["exception"]
+    assert lines[3]["logger"] == "py.warnings" and "a library's warning" in lines[3]["event"]
+    assert len(lines) == 4
+    assert all(x["timestamp"].endswith("Z") for x in lines)
+
+
+def test_configure_again_replaces_the_stdlib_handler():
+    import logging
+
+    first, second = io.StringIO(), io.StringIO()
+    logs.configure("info", "json", stream=first)
+    logs.configure("warning", "json", stream=second)  # a reload: one handler, the new level
+    logging.getLogger("psycopg.pool").info("filtered")
+    logging.getLogger("psycopg.pool").warning("kept")
+    assert first.getvalue() == ""
+    assert [json.loads(x)["event"] for x in second.getvalue().splitlines()] == ["kept"]

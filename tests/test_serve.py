@@ -96,3 +96,37 @@ def test_invalid_config_refuses_to_start(tmp_path):
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
     assert out.stderr.strip() == f"{cfg}:2: outbound.max_calls: must be an integer 1-100000"
+
+
+@pytest.mark.slow
+def test_every_line_of_the_log_is_json_even_psycopg_pools(tmp_path, prompt_cache):
+    """The pool's own warnings (a database that does not answer) are JSON objects like the
+    app's lines, with level, logger, timestamp and event: the log never mixes in bare text."""
+    cfg = tmp_path / "ivr-app.yaml"
+    cfg.write_text("logging:\n  format: json\noutbound:\n  port: 0\nesl:\n  port: 1\n"
+                   "database:\n  connect_timeout_seconds: 1\n")
+    env = dict(os.environ, DATABASE_URL="postgresql://ivr@127.0.0.1:1/nothing-listens-here",
+               IVR_APP_IVR_PROMPT_CACHE_DIR=str(prompt_cache),
+               IVR_APP_ESL_PASSWORD="a-test-secret-0001")
+    proc = subprocess.Popen([str(VENV_BIN / "ivr-app"), "serve", "--config", str(cfg)],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    try:
+        log = LogReader(proc)
+        log.wait_for("ready")
+        deadline = time.monotonic() + 20
+        while not any('"psycopg.pool"' in x for x in log.raw):
+            assert time.monotonic() < deadline, "psycopg_pool logged nothing:\n" + \
+                "".join(log.raw)
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    log._t.join(timeout=5)
+    records = [json.loads(line) for line in log.raw]  # every line, or this raises
+    assert all({"level", "logger", "timestamp", "event"} <= r.keys() for r in records), records
+    pool = [r for r in records if r["logger"] == "psycopg.pool"]
+    assert pool[0]["level"] == "warning"
+    assert "error connecting" in pool[0]["event"]
