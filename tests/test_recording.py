@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import wave
 from pathlib import Path
 
 import gevent
@@ -248,3 +249,16 @@ def test_employee_starts_pauses_and_stops_recording_with_keys(recorded, db):
         ("*2", "stop", "1002")]
     assert employee == "1002"
     fs.caller_hangs_up(ch.uuid)
+    # the file is all zeros exactly while masked (a real FreeSWITCH writes null frames), the
+    # tone before and after
+    with wave.open(rows[0][0]) as w:
+        rate, data = w.getframerate(), w.readframes(w.getnframes())
+        block = w.getnchannels() * w.getsampwidth() * rate // 100  # 10 ms
+    zero = [not any(data[i:i + block]) for i in range(0, len(data), block)]
+    start = zero.index(True)
+    end = start + zero[start:].index(False)
+    assert not any(zero[end:])
+    masked = rec.masked_total / fs.time_factor
+    assert abs((end - start) / 100 - masked) <= 0.02, ((end - start) / 100, masked)
+    assert start > 0
+    assert len(zero) > end

@@ -41,6 +41,7 @@ from ivr_app.esl.events import Event
 from ivr_app.testing import pgcluster
 from tests_fs.capture_proxy import CaptureProxy
 from tests_fs.sip import Sip, wait_for
+from tests_fs.smtp_sink import Mail, SmtpSink
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
@@ -145,6 +146,7 @@ class Lab:
     serve: subprocess.Popen | None = None
     proxy: CaptureProxy | None = None
     notices: list[dict[str, Any]] = field(default_factory=list)  # voicemail webhook
+    mails: list[Mail] = field(default_factory=list)  # what the SMTP sink was sent
     notes: list[str] = field(default_factory=list)
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -156,16 +158,19 @@ class Lab:
                                  f"{proc.stdout}\n{proc.stderr}")
         return proc
 
-    def prompt_seconds(self, name: str, language: str = "en") -> float:
-        """How long the menus' prompt ``name`` plays (the WAV the app rendered)."""
+    def prompt_path(self, name: str, language: str = "en") -> str:
+        """The WAV the app rendered for the menus' prompt ``name``."""
         from ivr_app import menus
         from ivr_app.prompts import PromptStore
 
         cfg = yaml.safe_load(self.config.read_text())["ivr"]
         menu_set = menus.load(Path(cfg["menus"]))
-        path = PromptStore(Path(cfg["sounds_dir"]), Path(cfg["prompt_cache_dir"])).path(
-            menu_set.prompts[name], language)
-        with wave.open(path) as w:
+        return str(PromptStore(Path(cfg["sounds_dir"]), Path(cfg["prompt_cache_dir"])).path(
+            menu_set.prompts[name], language))
+
+    def prompt_seconds(self, name: str, language: str = "en") -> float:
+        """How long the menus' prompt ``name`` plays (the WAV the app rendered)."""
+        with wave.open(self.prompt_path(name, language)) as w:
             return w.getnframes() / w.getframerate()
 
     def db(self) -> psycopg.Connection:
@@ -267,6 +272,9 @@ def _menus(tmp: Path) -> Path:
         menu.pop("after_hours", None)
     data["queues"]["support"].update({"announce_every_seconds": 8, "wrap_up_seconds": 0,
                                       "agent_ring_seconds": 8, "no_answer_pause_seconds": 30})
+    # recording.consent_prompt names it: played before a policy recording starts
+    data["prompts"]["recording_consent"] = {"text": {
+        "en": "This call is recorded.", "ru": "Разговор записывается."}}
     path = tmp / "menus.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
     return path
@@ -303,6 +311,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
     hook = WSGIServer(("127.0.0.1", 0), webhook, log=None)
     hook.start()
+    smtp = SmtpSink().start()  # voicemail e-mails (presence.smtp_host)
     config = tmp / "ivr-app.yaml"
     dialplan_port = int(setting("IVR_APP_FS_OUTBOUND_PORT"))
     capture = setting("IVR_APP_FS_CAPTURE_DIR")
@@ -316,18 +325,21 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         "ivr": {"menus": str(_menus(tmp)), "sounds_dir": str(ROOT / "sounds"),
                 "prompt_cache_dir": str(tmp / "prompts"), "ring_timeout_seconds": 12},
         "dialplan": {"site": str(HERE / "site.yaml"), "target_dir": str(conf / "dialplan")},
-        # calls to Anna (the follow-me scenario) are recorded
+        # calls to Anna (the follow-me scenario) and Rita (the mask scenario) are recorded,
+        # after the consent prompt
         "recording": {"directory": str(recordings), "spool_dir": str(tmp / "spool"),
-                      "policy": "selected", "employees": "1001"},
+                      "policy": "selected", "employees": "1001,1005",
+                      "consent_prompt": "recording_consent"},
         "presence": {"gateway": "sofia/gateway/pstn", "confirm_timeout_seconds": 10,
                      "voicemail_webhook_url": f"http://127.0.0.1:{hook.server_port}/voicemail",
+                     "smtp_host": "127.0.0.1", "smtp_port": smtp.port,
                      "confirm_prompt": "tone_stream://%(500,0,640)"},
         "queue": {"dispatch_interval_seconds": 0.5},
     }))
     env = {**os.environ, "DATABASE_URL": url,
            "IVR_APP_ESL_PASSWORD": setting("IVR_APP_FS_ESL_PASSWORD")}
     lab = Lab(conf, monitor, url, tmp / "ivr-app.log", env, config, proxy=proxy,
-              notices=notices)
+              notices=notices, mails=smtp.mails)
     installed = lab.cli("freeswitch", "install", "--conf", str(conf)).stdout
     lab.notes.append(installed.strip())
     gateway = _install_lab_gateway(conf)
@@ -349,6 +361,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         if proxy is not None:
             proxy.stop()
         hook.stop()
+        smtp.stop()
         monitor.control.stop()
         if cluster is not None:
             cluster.stop()

@@ -14,6 +14,7 @@ on its own loopback port, stopped by the harness.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import itertools
 import shutil
 import subprocess
@@ -93,6 +94,7 @@ class FarEnd:
     press: str = ""  # keys pressed (SIP INFO) after answering
     press_after: float = 1.0
     talk: float = 3.0  # then it hangs up
+    then: tuple[tuple[float, str], ...] = ()  # more keys: (seconds after the previous, keys)
 
 
 _INVITE = "\n".join([
@@ -113,7 +115,8 @@ def _answer(p: str, far: FarEnd) -> str:
     dialog = _Requests(f"From: [$to]{TAG}\nTo: [$from]\nCall-ID: [$callid]", "[$contact]")
     wait = "" if far.answer_after is None else \
         f' timeout="{int(far.answer_after * 1000)}" ontimeout="{p}answer"'
-    keys = dialog.keys([(far.press_after, "info", far.press)]) if far.press else ""
+    steps = [(far.press_after, "info", far.press)] if far.press else []
+    keys = dialog.keys(steps + [(after, "info", k) for after, k in far.then])
     return "\n".join([
         _send("SIP/2.0 180 Ringing\n[last_Via:]\n[last_From:]\n[last_To:]" + TAG +
               "\n[last_Call-ID:]\n[last_CSeq:]\n" + ours + "\nContent-Length: 0"),
@@ -199,12 +202,15 @@ class Sip:
     # -- phones --------------------------------------------------------------------------------
 
     def phone(self, user: str, *, answer_after: float | None = 0.5, press: str = "",
-              press_after: float = 1.0, talk: float = 3.0, calls: int = 50) -> Proc:
+              press_after: float = 1.0, talk: float = 3.0, calls: int = 50,
+              then: tuple[tuple[float, str], ...] = ()) -> Proc:
         """A SIP phone registered as ``user`` on the internal profile (digest auth).
         ``answer_after`` None: it rings until cancelled. After answering it presses
-        ``press`` (SIP INFO) and hangs up after ``talk`` seconds (unless hung up first)."""
+        ``press`` (SIP INFO), then each of ``then`` (seconds after the previous keys, keys),
+        and hangs up after ``talk`` seconds (unless hung up first)."""
         port = next(_ports)
-        body = "\n".join([_INVITE, _answer("a", FarEnd(answer_after, press, press_after, talk)),
+        far = FarEnd(answer_after, press, press_after, talk, then)
+        body = "\n".join([_INVITE, _answer("a", far),
                           '<label id="done"/>'])
         uas = self._run(f"phone-{user}-{port}", _scenario(f"phone-{user}", body),
                         ["-s", user, "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1",
@@ -256,6 +262,38 @@ class Sip:
         if proc.wait(15) != 0:
             proc.stop()
             raise AssertionError(f"REGISTER {user} failed:\n{proc.messages()[-3000:]}")
+
+    def subscribe(self, user: str, to: str, *, event: str = "presence",
+                  accept: str = "application/pidf+xml", expires: int = 120,
+                  quiet: float = 60.0) -> Proc:
+        """A phone ``user`` SUBSCRIBEs (digest auth) to ``to``'s ``event`` on the internal
+        profile, then answers every NOTIFY with 200 OK until none came for ``quiet`` seconds.
+        The NOTIFYs it got: :func:`received` of its message log."""
+        port = next(_ports)
+        req = ("SUBSCRIBE sip:[service]@[remote_ip]:[remote_port] SIP/2.0\n"
+               "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
+               f"From: <sip:{user}@[remote_ip]>;tag=[pid]SIPpTag00[call_number]\n"
+               "To: <sip:[service]@[remote_ip]>\nCall-ID: [call_id]\nCSeq: {cseq} SUBSCRIBE\n"
+               f"Contact: <sip:{user}@[local_ip]:[local_port]>\n{{auth}}Event: {event}\n"
+               f"Accept: {accept}\nExpires: {expires}\nMax-Forwards: 70\n"
+               "User-Agent: ivr-app-test-fs\nContent-Length: 0")
+        notify_ok = _send("SIP/2.0 200 OK\n" + REPLY + "\nContent-Length: 0", after="notify")
+        xml = _scenario("subscribe", "\n".join([
+            _send(req.format(cseq=1, auth=""), True),
+            # sofia challenges a SUBSCRIBE with 401 or 407 depending on the path it takes
+            '<recv response="401" auth="true" optional="true" next="auth"/>',
+            '<recv response="407" auth="true"/>',
+            '<label id="auth"/>',
+            _send(req.format(cseq=2, auth="[authentication]\n"), True),
+            '<recv response="202" optional="true" next="notify"/>',
+            '<recv response="200"/>',
+            '<label id="notify"/>',
+            f'<recv request="NOTIFY" timeout="{int(quiet * 1000)}" ontimeout="done"/>',
+            notify_ok,
+            '<label id="done"/>']))
+        return self._run(f"subscribe-{user}-{to}-{port}", xml,
+                         [self.internal, "-s", to, "-i", "127.0.0.1", "-p", str(port),
+                          "-au", user, "-ap", self.password, "-m", "1"], port)
 
     # -- callers -------------------------------------------------------------------------------
 
@@ -325,3 +363,17 @@ class Sip:
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
     """ivr_app.testing.waiting.wait_until, polling at the pace of SIP and FreeSWITCH."""
     return wait_until(condition, timeout=timeout, interval=0.05, what=what)
+
+
+def received(proc: Proc, method: str) -> list[tuple[dt.datetime, str]]:
+    """The ``method`` requests SIPp logged as received (-trace_msg): (when, whole message)."""
+    out = []
+    for block in ("\n" + proc.messages()).split("\n" + "-" * 47 + " ")[1:]:
+        stamp, _, rest = block.partition("\n")
+        if "message received" not in rest.split("\n", 1)[0]:
+            continue
+        message = rest.split("\n", 1)[1].lstrip("\n")
+        if message.startswith(f"{method} "):
+            when = dt.datetime.strptime(stamp.strip()[:26], "%Y-%m-%d %H:%M:%S.%f")
+            out.append((when, message))
+    return out

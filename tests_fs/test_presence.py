@@ -4,7 +4,11 @@ dialplan, change the state, and FreeSWITCH gets the PRESENCE_IN for the employee
 
 from __future__ import annotations
 
-from tests_fs.sip import wait_for
+import re
+
+import gevent
+
+from tests_fs.sip import received, wait_for
 
 
 def state(lab, extension: str) -> str | None:
@@ -45,3 +49,41 @@ def test_star_98_the_presence_menu_from_a_registered_phone(lab, sip):
         assert wait_for(lambda: state(lab, "1001") == "away", 10, "Anna away")
     finally:
         lab.cli("presence", "set", "1001", "available")
+
+
+def _notes(watcher) -> list[tuple[str, str]]:
+    """(dm:note, rpid activity) of each presence NOTIFY the watcher got, in order."""
+    out = []
+    for _when, message in received(watcher, "NOTIFY"):
+        note = re.search(r"<dm:note>([^<]*)</dm:note>", message)
+        activity = re.search(r"<rpid:activities>\s*<rpid:([a-z-]+)", message)
+        out.append((note.group(1) if note else "", activity.group(1) if activity else ""))
+    return out
+
+
+def test_a_phone_subscribed_to_1002_sees_in_a_meeting_then_available(lab, sip):
+    """BLF: 1003's phone SUBSCRIBEs (Event: presence, digest auth) to 1002. *31 from 1002's
+    phone: FreeSWITCH NOTIFYs 1003 with the state ivr-app published (PIDF note 'In a
+    meeting'), and it stays so after the *31 call is over; *30: a NOTIFY says 'Available'."""
+    watcher = sip.subscribe("1003", "1002", expires=300, quiet=60)
+    wait_for(lambda: _notes(watcher), 10, "the subscription's first NOTIFY")
+    try:
+        mark = lab.monitor.mark()
+        caller = sip.call("*31", number="1002", profile="internal", auth_user="1002",
+                          max_seconds=30)
+        uuid = lab.monitor.channel(mark, "sofia/internal/1002@")
+        assert caller.wait(40) is not None
+        meeting = wait_for(lambda: [n for n in _notes(watcher) if n[0] == "In a meeting"],
+                           15, "a NOTIFY saying 'In a meeting'")
+        assert meeting[0][1] == "busy"  # rpid
+        lab.monitor.wait(mark, "CHANNEL_DESTROY", timeout=10, Unique_ID=uuid)
+        gevent.sleep(2.0)  # an absence: what FreeSWITCH sends at the call's end has come
+        assert _notes(watcher)[-1][0] == "In a meeting", _notes(watcher)
+        seen = len(_notes(watcher))
+        again = sip.call("*30", number="1002", profile="internal", auth_user="1002",
+                         max_seconds=30)
+        assert again.wait(40) is not None
+        wait_for(lambda: [n for n in _notes(watcher)[seen:] if n[0] == "Available"], 15,
+                 "a NOTIFY saying 'Available'")
+    finally:
+        lab.cli("presence", "set", "1002", "available")

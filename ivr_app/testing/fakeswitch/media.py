@@ -13,6 +13,7 @@ import os
 import re
 import struct
 import wave
+from collections.abc import Sequence
 from pathlib import Path
 
 FOREVER = math.inf
@@ -65,9 +66,11 @@ def duration(path: str, sound_dirs: tuple[Path, ...] = (),
 
 
 def write_wav(path: Path, seconds: float, *, channels: int = 1, rate: int = 8000,
-              tone_hz: float = 440.0) -> int:
-    """A 16-bit PCM WAV of ``seconds`` (a quiet tone, so it is not all zeros); returns bytes."""
+              tone_hz: float = 440.0, silent: Sequence[tuple[float, float]] = ()) -> int:
+    """A 16-bit PCM WAV of ``seconds`` (a quiet tone, so it is not all zeros), all zeros in
+    the ``silent`` windows (seconds from the start: a masked recording); returns bytes."""
     frames = max(0, round(seconds * rate))
+    quiet = [(round(a * rate), round(b * rate)) for a, b in silent]
     path.parent.mkdir(parents=True, exist_ok=True)
     amp = 2000
     one_period = [int(amp * math.sin(2 * math.pi * tone_hz * i / rate)) for i in range(rate // 40)]
@@ -78,7 +81,7 @@ def write_wav(path: Path, seconds: float, *, channels: int = 1, rate: int = 8000
         w.setframerate(rate)
         chunk = bytearray()
         for i in range(frames):
-            s = one_period[i % len(one_period)]
+            s = 0 if any(a <= i < b for a, b in quiet) else one_period[i % len(one_period)]
             chunk += struct.pack("<h", s) * channels
             if len(chunk) >= 65536:
                 w.writeframes(bytes(chunk))

@@ -6,6 +6,9 @@ Faithful to src/switch_ivr_async.c and the inbound-record capture:
   ``Record-File-Path`` (and in the file name). Such a relative path is written under the
   switch's ``recordings_dir`` (FreeSWITCH's ``$${recordings_dir}``), never the process's cwd.
 * Stereo when the channel has ``RECORD_STEREO=true``; 8 kHz 16-bit PCM.
+* ``uuid_record <uuid> mask|unmask <path>``: while masked every frame is written as zeros on
+  every channel (record_callback writes ``null_data``); a real run showed the zeros exactly
+  between the two keys.
 * Completion cause: ``success-silence`` when the call hangs up (the tone counts as speech),
   ``success-maxtime`` when stopped or at the limit.
 * Shorter than ``RECORD_MIN_SEC`` (channel variable; 0 by default): the file is removed,
@@ -36,6 +39,7 @@ class Recording:
     limit: float = 0.0
     masked_since: float | None = None
     masked_total: float = 0.0
+    masked: list[tuple[float, float]] = field(default_factory=list)  # wall-clock windows
     timer: gevent.Greenlet | None = field(default=None, repr=False)
 
 
@@ -63,6 +67,7 @@ class Recorder:
             rec.masked_since = time.monotonic()
         elif not on and rec.masked_since is not None:
             rec.masked_total += time.monotonic() - rec.masked_since
+            rec.masked.append((rec.masked_since, time.monotonic()))
             rec.masked_since = None
 
     def _on_hangup(self, ch: Channel) -> None:
@@ -94,7 +99,11 @@ class Recorder:
             ch.fire("RECORD_STOP", post=[("Record-File-Path", path),
                                          ("Record-Completion-Cause", "input-too-short")])
             return
-        size = media.write_wav(target, seconds, channels=2 if rec.stereo else 1)
+        if rec.masked_since is not None:  # still masked when it stopped
+            rec.masked.append((rec.masked_since, time.monotonic()))
+        scale = self.switch.time_factor or 1.0
+        silent = [((a - rec.started) / scale, (b - rec.started) / scale) for a, b in rec.masked]
+        size = media.write_wav(target, seconds, channels=2 if rec.stereo else 1, silent=silent)
         samples = int(seconds * 8000)
         ch.vars.update({"record_file_size": str(size), "record_samples": str(samples),
                         "record_seconds": str(int(seconds)), "record_ms": str(int(seconds * 1000)),
