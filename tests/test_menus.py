@@ -52,7 +52,8 @@ queues:
         "menus.yaml:14: queues.support.announce_every_seconds: must be an integer 0-3600",
         "menus.yaml:15: queues.support.colour: unknown key (expected one of: agent_ring_seconds, "
         "announce_every_seconds, announce_position, announce_wait, callback_attempts, "
-        "callback_retry_seconds, handle_seconds, keys, max_length, max_wait_seconds, music, "
+        "callback_retry_seconds, caller_id, handle_seconds, keys, max_length, max_wait_seconds, "
+        "music, "
         "no_answer_pause_seconds, on_full, on_max_wait, service_level, skills, voicemail_box, "
         "wrap_up_seconds)",
         "menus.yaml:16: queues.legacy: a queue is a mapping of its settings now (music, skills, "

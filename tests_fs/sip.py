@@ -300,12 +300,16 @@ class Sip:
     def call(self, to: str, *, number: str, name: str = "", profile: str = "external",
              keys: list[tuple[float, str, str]] | None = None,
              hangup_after: float | None = None, max_seconds: float = 120,
-             auth_user: str | None = None, speak: Path | None = None) -> Proc:
+             auth_user: str | None = None, speak: Path | None = None,
+             media_port: int | None = None) -> Proc:
         """Call ``to`` from ``number`` ("name"). ``keys``: (seconds after the previous step,
         "info" | "rfc2833", digits), counted from the answer. Then hang up ``hangup_after``
         seconds later, or (None) wait for FreeSWITCH to hang up. ``speak``: audio the caller
-        sends from the answer on (a message for voicemail; silence would be cut short)."""
+        sends from the answer on (a message for voicemail; silence would be cut short).
+        ``media_port``: the SDP offers that port on 127.0.0.1 instead of SIPp's own, so the
+        test reads the RTP FreeSWITCH sends the caller (audio, RFC 2833 telephone-events)."""
         port = next(_ports)
+        sdp = SDP.replace("[media_port]", str(media_port)) if media_port else SDP
         display = f'"{name}" ' if name else ""
         me = f"{display}<sip:{number}@[local_ip]>;tag=[pid]SIPpTag00[call_number]"
         # the To of FreeSWITCH's 200 OK, tag included (after a 407 challenge SIPp's
@@ -316,7 +320,7 @@ class Sip:
             "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
             f"From: {me}\nTo: <sip:[service]@[remote_ip]:[remote_port]>\nCall-ID: [call_id]\n"
             f"CSeq: 1 INVITE\nContact: <sip:{number}@[local_ip]:[local_port]>\n"
-            "Max-Forwards: 70\nContent-Type: application/sdp\nContent-Length: [len]\n\n" + SDP,
+            "Max-Forwards: 70\nContent-Type: application/sdp\nContent-Length: [len]\n\n" + sdp,
             retrans=True)
         ack = _send("ACK [next_url] SIP/2.0\n"
                     "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"

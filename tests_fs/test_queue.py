@@ -69,8 +69,8 @@ def test_announced_over_the_music_then_the_callback_key_and_the_callback_is_made
         apps = lab.monitor.apps(mark, uuid)
         assert ("flush_dtmf", "") in apps
         sip.phone("1003", answer_after=1.0, talk=4)
-        sip.pstn(int(setting("IVR_APP_FS_PSTN_PORT")), {number: FarEnd(answer_after=1.0,
-                                                                     talk=3)})
+        pstn = sip.pstn(int(setting("IVR_APP_FS_PSTN_PORT")), {number: FarEnd(
+            answer_after=1.0, talk=3)})
     finally:
         lab.cli("presence", "set", "1003", "available")
     with lab.db() as db:
@@ -83,7 +83,13 @@ def test_announced_over_the_music_then_the_callback_key_and_the_callback_is_made
     agent = next(e for e in legs if "sofia/internal/1003@" in (e.get("Channel-Name") or ""))
     customer = next(e for e in legs if number in (e.get("Channel-Name") or ""))
     assert int(agent["Event-Date-Timestamp"]) < int(customer["Event-Date-Timestamp"])
-    # the customer sees the company, not the agent's extension (issue: honest caller IDs)
+    # the customer sees the company (the queue's caller_id), not the agent's extension, and
+    # the agent's phone saw the customer's number
+    from tests_fs.test_caller_ids import from_of, invites_to
+
+    invite = wait_for(lambda: invites_to(pstn, number), 10, "the customer's INVITE")
+    assert from_of(invite[0]) == ("+74951117001", "+74951117001")
+    assert agent.get("Caller-Caller-ID-Number") == number
     MEASURED.append("callback: customer leg shows caller ID "
                     f"{customer.get('Caller-Caller-ID-Number')!r}")
 

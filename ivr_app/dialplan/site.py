@@ -12,6 +12,7 @@ from ivr_app import yamlfile
 from ivr_app.errors import ConfigError
 
 E164ISH = re.compile(r"^\+?[0-9]{3,15}$")
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 EXTENSION = re.compile(r"^[0-9]{2,8}$")
 STAR = re.compile(r"^\*[0-9]{2,3}$")
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
@@ -24,6 +25,7 @@ STAR_ACTIONS = ("available", "meeting", "away", "dnd_on", "dnd_off", "forward", 
 class Did:
     number: str
     entry: str
+    caller_id: str = ""  # what external legs of its calls present (E.164); "": ivr.company_number
 
     @property
     def digits(self) -> str:
@@ -100,7 +102,12 @@ def parse(located: yamlfile.Located) -> Site:
         number = text(d, ("dids", i), "number", E164ISH, "must be a phone number like "
                       "+74951112233, quoted")
         entry = text(d, ("dids", i), "entry", NAME, "must be a menu name", "main")
-        dids.append(Did(number, entry))
+        for k in d:
+            if k not in ("number", "entry", "caller_id"):
+                bad(("dids", i, k), "unknown key (expected one of: caller_id, entry, number)")
+        caller_id = text(d, ("dids", i), "caller_id", E164, "must be an E.164 number like "
+                         "+74951112233, quoted", "") if "caller_id" in d else ""
+        dids.append(Did(number, entry, caller_id))
     if not dids:
         bad(("dids",), "at least one number must reach the IVR")
     exts = []

@@ -19,19 +19,18 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ivr_app.db import customers, employees, interactions
+from ivr_app.db import calls, customers, employees, interactions, recordings
 from ivr_app.db import presence as presence_db
+from ivr_app.db import queues as queues_db
 from ivr_app.db.customers import CustomerCard
 from ivr_app.db.employees import EmployeeRef
 from ivr_app.esl.call import BridgeOutcome, Call
 from ivr_app.esl.dialstring import DialString
-from ivr_app.esl.errors import CallEnded, CommandFailed, CommandTimeout
+from ivr_app.esl.errors import CallEnded
 from ivr_app.esl.quoting import app_args, caller_number, display_name, file_string
-from ivr_app.handlers import records
 from ivr_app.handlers.context import CONFIRM_TONE, HandlerContext
 from ivr_app.handlers.queue import QueueWait
 from ivr_app.menus import EXTENSION, Action, Menu
-from ivr_app.outbox import ops
 from ivr_app.phone import to_e164
 from ivr_app.presence import followme
 from ivr_app.presence.model import Action as PresenceAction
@@ -61,8 +60,7 @@ class IvrFlow:
     employee: EmployeeRef | None = None
     employee_answered: bool = False
     queues_tried: list[str] = field(default_factory=list)
-    customer_unknown: bool = False  # the lookup could not be made (PostgreSQL away)
-    employee_extension: str | None = None  # who the call was meant for, by extension
+    queue_spec: QueueSpec | None = None  # the queue the caller waits in (its caller_id)
 
     @property
     def log(self) -> Any:
@@ -74,10 +72,14 @@ class IvrFlow:
         menus = self.ctx.menus
         assert menus is not None
         self.lookup_caller()
-        records.started(self)
+        self.ctx.db("calls row", lambda c: calls.started(
+            c, self.call.uuid, direction="inbound", caller_number=self.call.caller_id_number,
+            caller_name=self.call.caller_id_name, destination=self.call.destination_number,
+            customer_id=self.card.id if self.card else None,
+            node=self.ctx.config.node_name), None, self.log)
         try:
             self.call.answer()
-            records.answered(self)
+            self.ctx.db("answered", lambda c: calls.answered(c, self.call.uuid), None, self.log)
             if self.card is not None:
                 self.call.set("ivr_app_customer_id", str(self.card.id))
             if self.ctx.recording is not None and self.ctx.recording.policy.records_all:
@@ -104,18 +106,15 @@ class IvrFlow:
             except Done:
                 pass
         finally:
-            records.ended(self)
+            self.write_records()
 
     def lookup_caller(self) -> None:
         number = to_e164(self.call.caller_id_number, self.ctx.config.ivr.default_region)
-        failed = object()
         card = self.ctx.db("customer lookup",
                            lambda c: customers.find_by_number(c, number) if number else None,
-                           failed, self.log)
+                           None, self.log)
         languages = self.ctx.menus.languages if self.ctx.menus else ("en",)
         self.language = languages[0]
-        if card is failed:  # PostgreSQL away: anonymous now, found when the rows are replayed
-            self.customer_unknown, card = bool(number), None
         if card is None:
             self.log.info("anonymous caller")
             return
@@ -135,6 +134,26 @@ class IvrFlow:
         if consent and self.ctx.menus is not None and consent in self.ctx.menus.prompts:
             consent = self.ctx.prompt(consent, self.language)
         rec.record(self.call, reason, consent)
+
+    def write_records(self) -> None:
+        route, keys, cause = self.route, self.keys, self.call.final_cause()
+        employee = self.employee
+        self.ctx.db("calls row", lambda c: calls.ended(
+            c, self.call.uuid, hangup_cause=cause, route=route, menu_path=keys,
+            employee_id=employee.id if employee else None,
+            employee_answered=self.employee_answered if employee else None),
+            None, self.log)
+        if self.card is not None:
+            pressed = " ".join(f"{k['menu']}:{k['digits'] or '-'}" for k in keys) or "none"
+            summary = f"IVR call: keys {pressed}; route {route}" + \
+                (f"; {self.outcome}" if self.outcome else "")
+            card = self.card
+            employee_id = self.employee.id if self.employee else None
+            self.ctx.db("interaction", lambda c: interactions.add(
+                c, card.id, "call", self.call.uuid, summary, employee_id), None, self.log)
+            # recordings attached before the customer was known follow the call to them
+            self.ctx.db("recordings follow", lambda c: recordings.follow_customer(
+                c, self.call.uuid, card.id), None, self.log)
 
     # -- menus ---------------------------------------------------------------------------------
 
@@ -210,22 +229,9 @@ class IvrFlow:
         return menu.on_failure
 
     def employee_exists(self, extension: str) -> bool:
-        """An employee's extension (PostgreSQL), or, when PostgreSQL does not answer, a user
-        of FreeSWITCH's own directory (``user_exists``): direct dial works in an outage."""
-        found = self.ctx.db("employee lookup",
-                            lambda c: employees.find_by_extension(c, extension) is not None,
-                            None, self.log)
-        if found is not None:
-            return found
-        try:
-            known = self.call.user_exists(extension, self.ctx.config.ivr.voicemail_domain)
-        except (CommandFailed, CommandTimeout) as exc:
-            self.log.warning("FreeSWITCH's directory not asked", extension=extension,
-                             error=str(exc))
-            return False
-        self.log.info("extension checked in FreeSWITCH's directory (no database)",
-                      extension=extension, known=known)
-        return known
+        return self.ctx.db("employee lookup",
+                           lambda c: employees.find_by_extension(c, extension), None,
+                           self.log) is not None
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -291,7 +297,6 @@ class IvrFlow:
                                lambda c: employees.find_by_extension(c, extension), None,
                                self.log)
         self.employee = employee or self.employee
-        self.employee_extension = extension
         self.call.set("ivr_app_employee", extension)
         decision = self.presence_decision(extension, employee)
         self.log.info("presence decided", extension=extension, action=str(decision.action),
@@ -368,19 +373,23 @@ class IvrFlow:
         return to_e164(raw, self.ctx.config.ivr.default_region) or raw
 
     def dial_for(self, decision: Decision, extension: str) -> DialString | None:
+        """The employee's legs; the caller's channel is readied for them (their control keys
+        *2 / *3 are consumed, never sent to the caller)."""
+        if self.ctx.recording is not None:
+            self.ctx.recording.bind_keys(self.call)
         cfg = self.ctx.config.presence
         guard = NumberGuard.from_config(cfg)
-        caller_id = self.caller_id_shown()
+        shown = self.shown()
         if decision.action is PresenceAction.FORWARD:
             timeout = self.ctx.config.ivr.ring_timeout_seconds
             try:
-                leg = followme.forward_leg(decision.forward_to or "", cfg, guard, timeout)
+                leg = followme.forward_leg(decision.forward_to or "", cfg, guard, timeout, shown)
             except NumberRefused as exc:
                 self.log.warning("forward refused by the toll-fraud guard", reason=str(exc))
                 return None
-            return DialString.simultaneous([leg], originate_timeout=timeout, **caller_id)
+            return DialString.simultaneous([leg], originate_timeout=timeout)
         in_use = self.ctx.external_legs[extension]
-        plan = followme.plan(decision.devices, cfg, guard, external_in_use=in_use, **caller_id)
+        plan = followme.plan(decision.devices, cfg, guard, external_in_use=in_use, shown=shown)
         for device, reason in plan.refused:
             self.log.warning("follow-me leg dropped", device=str(device.kind), reason=reason)
         return plan.dial
@@ -395,6 +404,15 @@ class IvrFlow:
         if name:
             shown["origination_caller_id_name"] = name
         return shown
+
+    def shown(self) -> followme.Shown:
+        """Employees' phones show the customer; legs through the gateway show the company
+        number: the queue's, else the DID's (the dialplan's ivr_app_caller_id), else
+        ivr.company_number; with none configured, the customer's number as it came."""
+        internal = self.caller_id_shown()
+        number = (self.queue_spec.caller_id if self.queue_spec else None) or \
+            self.call.variable("ivr_app_caller_id") or self.ctx.config.ivr.company_number
+        return followme.Shown(internal, followme.company(number) or internal)
 
     def offer_screen_pop(self, extension: str) -> None:
         if self.ctx.screen_pop is None:
@@ -417,6 +435,7 @@ class IvrFlow:
                              queue=name, tried=self.queues_tried)
             self.to_voicemail(spec.voicemail_box)
         self.queues_tried.append(name)
+        self.queue_spec = spec
         # a caller moved on from another queue, or from the account manager who did not
         # answer, keeps that in the route (recording.routes matches "queue ..." prefixes, so
         # every other way in stays "queue <name>")
@@ -444,19 +463,16 @@ class IvrFlow:
     def request_callback(self, spec: QueueSpec, entry_id: int | None) -> None:
         """Note a callback request (it keeps the caller's place in the line, and a node dials
         it when its turn comes) and say so; without the database, voicemail instead (a
-        request that cannot be stored must not be promised). Stored means in PostgreSQL or
-        in the outbox's journal, which puts it there when PostgreSQL is back."""
+        request that cannot be stored must not be promised)."""
         number = self.caller_number()
         card = self.card
-        stored = self.ctx.write(ops.CallbackRequested(
-            queue=spec.name, entry_id=entry_id, number=number,
-            customer_id=card.id if card else None), self.log)
-        if not stored.durable:
+        stored = self.ctx.db("callback request", lambda c: queues_db.request_callback(
+            c, spec.name, entry_id, number, card.id if card else None), None, self.log)
+        if stored is None:
             self.log.warning("callback not stored: voicemail instead", queue=spec.name)
             self.to_voicemail(spec.voicemail_box)
         self.outcome = f"callback requested from {spec.name}"
-        self.log.info("callback requested", queue=spec.name, number=number,
-                      callback_id=stored.result, stored=stored.status)
+        self.log.info("callback requested", queue=spec.name, number=number, callback_id=stored)
         self.call.playback(self.ctx.prompt_or("queue_callback", self.language, CONFIRM_TONE))
         self.call.hangup("NORMAL_CLEARING")
         raise Done

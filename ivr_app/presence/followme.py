@@ -12,17 +12,42 @@ External legs (mobile, home: anything dialled through the gateway) must press
 takes the call; ``ignore_early_media`` keeps a carrier's early-media announcement from
 counting as an answer. External numbers pass the toll-fraud guard and are capped per employee;
 a refused one is dropped and reported, the others still ring.
+
+Caller IDs are set per leg (``[origination_caller_id_number=...]``, which FreeSWITCH prefers
+over ``{...}`` and over the ringing channel's ``effective_caller_id_*``): an internal leg (a
+desk, ``user/...``) shows the customer, an external leg the company number
+(:class:`Shown`), so a carrier never sees a number that is not the company's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ivr_app.config import PresenceConfig
 from ivr_app.esl.dialstring import DialString, Leg
 from ivr_app.presence.model import Device
 from ivr_app.presence.tollfraud import NumberGuard, NumberRefused
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The caller ID each kind of leg presents: ``internal`` on the employees' own phones (the
+    customer's number and name), ``external`` on legs through the gateway (the company
+    number). Each a mapping of ``origination_caller_id_number`` / ``_name``."""
+
+    internal: Mapping[str, str] = field(default_factory=dict)
+    external: Mapping[str, str] = field(default_factory=dict)
+
+    def for_target(self, target: str, gateway: str) -> Mapping[str, str]:
+        return self.external if target.startswith(gateway + "/") else self.internal
+
+
+def company(number: str) -> dict[str, str]:
+    """The caller ID of the company number (name and number alike); {} when none is set."""
+    if not number:
+        return {}
+    return {"origination_caller_id_number": number, "origination_caller_id_name": number}
 
 
 @dataclass(frozen=True)
@@ -34,8 +59,8 @@ class Plan:
 
 
 def plan(devices: Sequence[Device], cfg: PresenceConfig, guard: NumberGuard,
-         external_in_use: int = 0, **variables: object) -> Plan:
-    """``variables`` go on every leg (caller ID name and number, ivr_app_* metadata);
+         external_in_use: int = 0, shown: Shown | None = None, **variables: object) -> Plan:
+    """``variables`` go on every leg (ivr_app_* metadata); ``shown``: each leg's caller ID;
     ``external_in_use``: the employee's external legs already ringing or talking for other
     calls, which count against ``presence.max_external_legs``."""
     legs: list[Leg] = []
@@ -59,6 +84,8 @@ def plan(devices: Sequence[Device], cfg: PresenceConfig, guard: NumberGuard,
             external += 1
             target = f"{cfg.gateway}/{device.destination}"
             leg_vars |= confirm_vars(cfg)
+        if shown is not None:
+            leg_vars |= shown.for_target(target, cfg.gateway)
         legs.append(Leg(target, leg_vars))
         timeout = max(timeout, device.ring_delay_s + device.ring_timeout_s)
     if not legs:
@@ -77,9 +104,13 @@ def confirm_vars(cfg: PresenceConfig) -> dict[str, object]:
     return {"group_confirm_key": cfg.confirm_key, "group_confirm_file": cfg.confirm_prompt}
 
 
-def forward_leg(number: str, cfg: PresenceConfig, guard: NumberGuard, timeout_s: int) -> Leg:
+def forward_leg(number: str, cfg: PresenceConfig, guard: NumberGuard, timeout_s: int,
+                shown: Shown | None = None) -> Leg:
     """A forward: an extension rings its desk, an external number goes through the guard."""
     if number.isdigit() and 2 <= len(number) <= 8:
-        return Leg(f"user/{number}", {"leg_timeout": timeout_s})
-    guard.check(number)
-    return Leg(f"{cfg.gateway}/{number}", {"leg_timeout": timeout_s})
+        target = f"user/{number}"
+    else:
+        guard.check(number)
+        target = f"{cfg.gateway}/{number}"
+    shown_vars = shown.for_target(target, cfg.gateway) if shown is not None else {}
+    return Leg(target, {"leg_timeout": timeout_s, **shown_vars})

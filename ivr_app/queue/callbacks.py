@@ -25,13 +25,14 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from ivr_app.config import Config
-from ivr_app.db import interactions
+from ivr_app.db import customers, interactions
 from ivr_app.db import presence as presence_db
 from ivr_app.db import queues as qdb
 from ivr_app.db.pool import run_or
 from ivr_app.esl.dialstring import DialString, Leg
 from ivr_app.esl.errors import EslError
 from ivr_app.esl.events import Event
+from ivr_app.esl.quoting import caller_number, display_name
 from ivr_app.presence import followme
 from ivr_app.presence.model import Action as PresenceAction
 from ivr_app.presence.model import Caller
@@ -106,7 +107,7 @@ class CallbackDialer:
         log = self.log.bind(queue=spec.name, callback_id=cb.callback_id,
                             agent=cb.offer.extension)
         try:
-            customer = self.customer_leg(cb.number)
+            customer = self.customer_leg(cb.number, spec)
         except NumberRefused as exc:
             log.warning("callback number refused by the toll-fraud guard", reason=str(exc))
             self._db("callback refused", lambda c: qdb.callback_not_reached(
@@ -179,13 +180,23 @@ class CallbackDialer:
         log.info("customer not reached", cause=cause, retry=again,
                  retry_in_s=spec.callback_retry_seconds if again else None)
 
-    def customer_leg(self, number: str) -> DialString:
+    def customer_leg(self, number: str, spec: QueueSpec) -> DialString:
+        """The customer's leg, bridged from the agent's once the agent answers. It shows the
+        company number (the queue's caller_id, else ivr.company_number): without its own
+        origination_caller_id_* it would inherit the agent leg's effective_caller_id_*, the
+        directory's "Extension 1002" / 1002 (mod_dptools user_outgoing_channel sets them)."""
         cfg = self.config.presence
+        shown = followme.company(spec.caller_id or self.config.ivr.company_number)
+        if not shown:
+            # no number configured: withheld rather than an internal extension
+            shown = {"origination_caller_id_number": "anonymous",
+                     "origination_caller_id_name": "anonymous"}
         if number.isdigit() and len(number) in EXTENSION_DIGITS:
             leg = Leg(f"user/{number}", {"leg_timeout": CUSTOMER_RING_SECONDS})
         else:
             NumberGuard.from_config(cfg).check(number)
-            leg = Leg(f"{cfg.gateway}/{number}", {"leg_timeout": CUSTOMER_RING_SECONDS})
+            leg = Leg(f"{cfg.gateway}/{number}", {"leg_timeout": CUSTOMER_RING_SECONDS,
+                                                  **shown})
         return DialString.simultaneous([leg])
 
     def agent_dial(self, spec: QueueSpec, cb: qdb.CallbackOffer) -> DialString | None:
@@ -202,7 +213,16 @@ class CallbackDialer:
         if decision.action is not PresenceAction.RING or not decision.devices:
             return None
         devices = decision.ring_at_most(spec.agent_ring_seconds).devices
+        card = self._db("callback customer", lambda c: customers.find_by_number(
+            c, cb.number), None)
+        # the agent's phones show the customer (an originate from the API has no caller to
+        # copy: FreeSWITCH would show "FreeSWITCH" / 0000000000); external legs the company
+        number = caller_number(cb.number)
+        internal = {"origination_caller_id_number": number,
+                    "origination_caller_id_name": display_name(card.name if card else "")
+                    or number} if number else {}
+        company = followme.company(spec.caller_id or self.config.ivr.company_number)
         plan = followme.plan(devices, cfg, NumberGuard.from_config(cfg),
-                             origination_caller_id_number=cb.number,
+                             shown=followme.Shown(internal, company or internal),
                              ivr_app_callback=cb.callback_id, ivr_app_queue=spec.name)
         return plan.dial

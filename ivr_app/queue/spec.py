@@ -22,6 +22,7 @@ One mapping per queue; every key is optional::
         voicemail_box: "7001"
         callback_attempts: 3          # a callback's customer not answering is tried again
         callback_retry_seconds: 300   # ... after this long, this many times in all
+        caller_id: "+74951112233"     # what external legs of this queue's calls show (E.164)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 SKILL = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 EXIT_ACTIONS = ("voicemail", "callback", "queue", "hangup")
@@ -67,6 +69,7 @@ class QueueSpec:
     voicemail_box: str | None = None
     callback_attempts: int = 3
     callback_retry_seconds: int = 300
+    caller_id: str | None = None  # the company number external legs present (E.164)
 
 
 class Reader(Protocol):
@@ -81,7 +84,7 @@ class Reader(Protocol):
 ALLOWED = {"skills", "music", "announce_every_seconds", "announce_position", "announce_wait",
            "max_wait_seconds", "on_max_wait", "max_length", "on_full", "service_level",
            "wrap_up_seconds", "agent_ring_seconds", "no_answer_pause_seconds", "handle_seconds",
-           "keys", "voicemail_box", "callback_attempts", "callback_retry_seconds"}
+           "keys", "voicemail_box", "callback_attempts", "callback_retry_seconds", "caller_id"}
 
 
 def parse(r: Reader, name: str, raw: Any) -> QueueSpec:
@@ -136,6 +139,8 @@ def parse(r: Reader, name: str, raw: Any) -> QueueSpec:
                              message="must be a mailbox extension, quoted"),
         callback_attempts=r.integer(d, path, "callback_attempts", 3, 1, 20),
         callback_retry_seconds=r.integer(d, path, "callback_retry_seconds", 300, 0, 86400),
+        caller_id=r.text(d, path, "caller_id", pattern=E164,
+                         message="must be an E.164 number like +74951112233, quoted"),
     )
 
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ivr_app.testing.fakeswitch import fsstrings, media
+from ivr_app.testing.fakeswitch import fsstrings, media, meta
 from ivr_app.testing.fakeswitch.channel import Channel, Hangup
 
 App = Callable[[Channel, str], str | None]
@@ -177,6 +177,11 @@ def park(ch: Channel, data: str) -> None:
     finally:
         ch.parked = False
     ch.check()
+
+
+@app("bind_meta_app")
+def bind_meta_app(ch: Channel, data: str) -> None:
+    meta.bind(ch, data)
 
 
 @app("send_dtmf")

@@ -14,7 +14,8 @@ import gevent
 import gevent.event
 import gevent.queue
 
-from ivr_app.testing.fakeswitch import fsstrings
+from ivr_app.testing.fakeswitch import fsstrings, meta
+from ivr_app.testing.fakeswitch.meta import Meta
 
 if TYPE_CHECKING:
     from ivr_app.testing.fakeswitch.switch import FakeSwitch
@@ -100,6 +101,8 @@ class Channel:
         self.vars["call_uuid"] = self.uuid
         self.dtmf: collections.deque[str] = collections.deque()
         self.dtmf_arrived = gevent.event.Event()
+        self.heard_dtmf = ""  # keys its bridge peer sent to this channel's phone
+        self.meta: Meta | None = None  # bind_meta_app (meta.py)
         self.interrupt = gevent.event.Event()  # uuid_break
         self.hungup = gevent.event.Event()
         self.destroyed = gevent.event.Event()
@@ -257,14 +260,23 @@ class Channel:
         return "done"
 
     def queue_dtmf(self, digits: str, source: str = "INBAND_AUDIO") -> None:
-        """Digits arrive on this channel (the caller pressed keys)."""
+        """Digits arrive on this channel (the caller pressed keys). Bridged, the bridge
+        dequeues each one (its DTMF event) and sends it to the peer, whose send hooks
+        (bind_meta_app ... b) may consume it before its phone hears it."""
         for d in digits:
             if not self.ready:
                 return
+            if not meta.passes(self, d, "recv"):
+                continue  # consumed by a recv hook: never queued, no DTMF event
             self.dtmf.append(d)
             self.digits_dialed += d
             self.fire("DTMF", post=[("DTMF-Digit", d), ("DTMF-Duration", "2000"),
                                     ("DTMF-Source", source)])
+            peer = self.other
+            if peer is not None and peer.ready:
+                self.dtmf.pop()
+                if meta.passes(peer, d, "send", sender=self):
+                    peer.heard_dtmf += d
         self.dtmf_arrived.set()
 
     # -- lifecycle -----------------------------------------------------------------------------

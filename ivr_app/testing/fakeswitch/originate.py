@@ -95,7 +95,9 @@ def _vars(block: str) -> dict[str, str]:
     for item in _split_top(block, sep):
         name, _, value = item.partition("=")
         if name.strip():
-            out[name.strip()] = fsstrings.separate(value)[0] if value else ""
+            # quotes group and are removed; a blank inside a value stays (the originate API
+            # has removed the quotes of 'Emily Clark' already: switch_separate_string)
+            out[name.strip()] = " ".join(fsstrings.separate(value)) if value else ""
     return out
 
 
@@ -369,10 +371,14 @@ class Originator:
 
     @staticmethod
     def _caller_id(lvars: dict[str, str], caller: Channel | None) -> tuple[str, str, str]:
-        """(caller-ID name, number, original number) a new leg presents."""
+        """(caller-ID name, number, original number) a new leg presents: origination_caller_id_*
+        ([] over {}), else the calling channel's effective_caller_id_* (a user/ leg has the
+        directory's "Extension 1002" / 1002: switch_core_session_outgoing_channel), else its
+        caller profile; from the API with none of them, SWITCH_DEFAULT_CLID_NUMBER."""
         if caller is not None:
             p = caller.profile
-            name, num = p["caller_id_name"], p["caller_id_number"]
+            name = caller.vars.get("effective_caller_id_name") or p["caller_id_name"]
+            num = caller.vars.get("effective_caller_id_number") or p["caller_id_number"]
             orig = p.get("orig_caller_id_number", num)
         else:
             name, num, orig = "", "0000000000", "0000000000"
@@ -427,6 +433,13 @@ class Originator:
                       variables={k: v for k, v in lvars.items()})
         if caller is not None:
             leg.other_leg = (caller.snapshot(), "originator")
+        if target.startswith("user/"):
+            # mod_dptools user_outgoing_channel: the directory user's <variables> go onto the
+            # new channel (effective_caller_id_* among them)
+            user = target[5:].split("@")[0]
+            leg.vars.update({k: v for k, v in self.switch._user_vars(user)
+                             if k.startswith(("effective_caller_id", "outbound_caller_id",
+                                              "user_context", "accountcode", "callgroup"))})
         self.switch.add_channel(leg)
         leg.state = "CS_INIT"
         leg.fire("CHANNEL_OUTGOING")
@@ -509,8 +522,9 @@ class Originator:
             return
 
     def originate_api(self, arg: str) -> str:
-        """``originate <dial string> <&app(args) | extension [dialplan] [context]>``."""
-        words = arg.split(" ")
+        """``originate <dial string> <&app(args) | extension [dialplan] [context]>``, split as
+        mod_commands does (switch_separate_string: 'quoted words' stay together, unquoted)."""
+        words = fsstrings.separate(arg)
         if len(words) < 2:
             return "-USAGE: <call url> <exten>|&<application_name>(<app_args>)\n"
         dial, dest = words[0], " ".join(words[1:])

@@ -66,6 +66,7 @@ class FakeSwitch:
         self._sequence = 0
         self._recent_creates: list[float] = []
         self.played: list[tuple[str, str]] = []  # (channel uuid, path) of everything played
+        self.meta_apps: list[tuple[str, str, str]] = []  # (uuid, app, args) bind_meta_app ran
         self.listeners: list[Any] = []  # EslSession objects with events enabled
         # sessions with `myevents` bound to one channel, by its UUID: an event is offered
         # only to the sessions that can want it (10,000 outbound sockets must not each be
@@ -80,8 +81,6 @@ class FakeSwitch:
         self.reloadxml_hook: Callable[[], str] | None = None
         self.dialplan_dir: Path | None = None  # reloadxml re-reads it, like conf/dialplan
         self.registrations: dict[str, dict[str, str]] = {}
-        # the directory (conf/directory): domain -> user ids; the vanilla one has 1000-1019
-        self.directory: dict[str, set[str]] = {"127.0.0.1": {str(n) for n in range(1000, 1020)}}
         self.voicemail_dir = Path(tempfile.mkdtemp(prefix="fakeswitch-vm-"))
         # the global sound_prefix (vars.xml): say files (digits/...) resolve here
         from ivr_app.testing.fakeswitch.displace import make_say_sounds
