@@ -45,16 +45,28 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 @cli.command()
 @click.option("--config", "serve_config", type=click.Path(dir_okay=False),
               help="YAML configuration file (same as the group's --config).")
+@click.option("--insecure-dev", is_flag=True,
+              help="Start even with the ESL password ClueCon or an empty one (a lab machine "
+                   "or the simulator only; a warning is logged).")
 @pass_ctx
 @_fails_cleanly
-def serve(ctx: Context, serve_config: str | None) -> None:
+def serve(ctx: Context, serve_config: str | None, insecure_dev: bool) -> None:
     """Run the service until SIGTERM (SIGHUP reloads the configuration)."""
     from ivr_app.app import App
+    from ivr_app.esl.password import weakness
 
     if serve_config:
         ctx.config_path = serve_config
     cfg = ctx.config
+    weak = weakness(cfg.esl.password)
+    if weak and not insecure_dev:
+        raise ConfigError([f"esl.password (IVR_APP_ESL_PASSWORD): {weak}; set the password "
+                           "FreeSWITCH's event_socket.conf.xml has (freeswitch/README.md), or "
+                           "start with --insecure-dev on a lab machine"])
     logs.configure(cfg.logging.level, cfg.logging.format)
+    if weak:
+        logs.get_logger("app").warning("insecure ESL password allowed by --insecure-dev",
+                                       setting="esl.password", why=weak)
     app = App(cfg, Path(ctx.config_path) if ctx.config_path else None, dict(os.environ),
               logs.get_logger("app"))
     sys.exit(app.run())

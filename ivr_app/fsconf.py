@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ivr_app.errors import ConfigError
+from ivr_app.esl.password import weakness
 
 SHIPPED = Path(__file__).resolve().parents[1] / "freeswitch"
 DEFAULT_INCLUDE = '<X-PRE-PROCESS cmd="include" data="default/ivr-app*.xml"/>'
@@ -68,9 +69,9 @@ def _write(path: Path, text: str) -> None:
 
 
 def check_password(password: str) -> None:
-    if password == "ClueCon":  # noqa: S105 - FreeSWITCH's published default
-        raise ConfigError(["esl password: ClueCon is FreeSWITCH's published default "
-                           "(anyone who reaches the port controls every call); pick another"])
+    why = weakness(password)
+    if why:
+        raise ConfigError([f"esl password: {why}; pick another"])
     if not _PASSWORD.match(password):
         raise ConfigError(["esl password: 12-128 characters of A-Z a-z 0-9 . _ ~ + / = - "
                            "(it is written into vars.xml; quotes and blanks would break it)"])

@@ -55,7 +55,8 @@ def serve(tmp_path, database_url, prompt_cache):
     cfg.write_text("logging:\n  format: json\nservice:\n  shutdown_grace_seconds: 2\n"
                    "outbound:\n  port: 0\nesl:\n  port: 1\n")
     env = dict(os.environ, DATABASE_URL=database_url,
-               IVR_APP_IVR_PROMPT_CACHE_DIR=str(prompt_cache))
+               IVR_APP_IVR_PROMPT_CACHE_DIR=str(prompt_cache),
+               IVR_APP_ESL_PASSWORD="a-test-secret-0001")  # serve refuses ClueCon
     # the real threads of this test process must not be gevent's fakes
     proc = subprocess.Popen([str(VENV_BIN / "ivr-app"), "serve", "--config", str(cfg)],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
@@ -130,3 +131,59 @@ def test_every_line_of_the_log_is_json_even_psycopg_pools(tmp_path, prompt_cache
     pool = [r for r in records if r["logger"] == "psycopg.pool"]
     assert pool[0]["level"] == "warning"
     assert "error connecting" in pool[0]["event"]
+
+
+def _serve(cfg: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(VENV_BIN / "ivr-app"), "serve", "--config", str(cfg), *args],
+                          capture_output=True, text=True, timeout=30, env=env)
+
+
+@pytest.mark.parametrize("password", [None, "ClueCon"])
+def test_serve_refuses_freeswitchs_default_esl_password(tmp_path, password):
+    """ClueCon (the built-in default, or set on purpose): exit 2 naming the setting and why,
+    before anything starts."""
+    cfg = tmp_path / "ivr-app.yaml"
+    cfg.write_text("outbound:\n  port: 0\n")
+    env = {k: v for k, v in os.environ.items() if k != "IVR_APP_ESL_PASSWORD"}
+    if password:
+        env["IVR_APP_ESL_PASSWORD"] = password
+    out = _serve(cfg, env)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip() == (
+        "esl.password (IVR_APP_ESL_PASSWORD): ClueCon is FreeSWITCH's published default "
+        "(CVE-2019-19492): anyone who reaches the port controls every call; set the password "
+        "FreeSWITCH's event_socket.conf.xml has (freeswitch/README.md), or start with "
+        "--insecure-dev on a lab machine")
+
+
+def test_serve_refuses_an_empty_esl_password_even_insecure(tmp_path):
+    cfg = tmp_path / "ivr-app.yaml"
+    cfg.write_text("esl:\n  password: ''\n")
+    for args in ((), ("--insecure-dev",)):
+        out = _serve(cfg, dict(os.environ), *args)
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.strip() == f"{cfg}:2: esl.password: must be a non-empty string"
+
+
+@pytest.mark.slow
+def test_insecure_dev_starts_with_clue_con_and_says_so(tmp_path, database_url, prompt_cache):
+    cfg = tmp_path / "ivr-app.yaml"
+    cfg.write_text("logging:\n  format: json\noutbound:\n  port: 0\nesl:\n  port: 1\n")
+    env = dict(os.environ, DATABASE_URL=database_url, IVR_APP_ESL_PASSWORD="ClueCon",
+               IVR_APP_IVR_PROMPT_CACHE_DIR=str(prompt_cache))
+    proc = subprocess.Popen([str(VENV_BIN / "ivr-app"), "serve", "--config", str(cfg),
+                             "--insecure-dev"], stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True, env=env)
+    try:
+        log = LogReader(proc)
+        warning = log.wait_for("insecure ESL password allowed by --insecure-dev")
+        assert warning["level"] == "warning"
+        assert warning["setting"] == "esl.password"
+        assert "CVE-2019-19492" in warning["why"]
+        log.wait_for("ready")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)

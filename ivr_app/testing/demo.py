@@ -27,6 +27,7 @@ monkey.patch_all()
 import argparse  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
+import secrets  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
@@ -160,7 +161,10 @@ def main(argv: list[str]) -> int:
                                        f"wrap_up_seconds: {round(4 * tf)}"))
         cfg = Path(tmp) / "ivr-app.yaml"
         out_port = free_port()
-        fs = FakeSwitch(time_factor=tf)
+        # a password of its own, as a production FreeSWITCH has (serve refuses ClueCon);
+        # every ivr-app command the demo runs inherits it
+        os.environ["IVR_APP_ESL_PASSWORD"] = esl_password = secrets.token_urlsafe(18)
+        fs = FakeSwitch(time_factor=tf, password=esl_password)
         fs.start(port=0)
         cfg.write_text(f"logging:\n  format: console\nesl:\n  port: {fs.esl_port}\n"
                        f"outbound:\n  port: {out_port}\nservice:\n  shutdown_grace_seconds: 5\n"
