@@ -60,7 +60,7 @@ def run(url: str, tmp: Path) -> dict[str, float]:
             "variable_ivr_app_record_reason": "all calls"}))
     cfg = config.load(None, {"DATABASE_URL": url,
                              "IVR_APP_RECORDING_DIRECTORY": str(tmp / "rec"),
-                             "IVR_APP_RECORDING_SPOOL_DIR": str(tmp / "spool")})
+                             "IVR_APP_OUTBOX_DIRECTORY": str(tmp / "outbox")})
     with ConnectionPool(url, min_size=1, max_size=4, open=True) as pool:
         service = RecordingService(cfg, pool, logs.get_logger("bench")).start(None)
         t0 = time.perf_counter()

@@ -23,6 +23,7 @@ from psycopg_pool import ConnectionPool
 
 from ivr_app import config as config_mod
 from ivr_app import logs, menus
+from ivr_app import outbox as outbox_mod
 from ivr_app.db import migrations
 from ivr_app.db import presence as presence_db
 from ivr_app.db.pool import connect, make_pool
@@ -34,6 +35,8 @@ from ivr_app.handlers import ivr, star
 from ivr_app.handlers.context import HandlerContext
 from ivr_app.menus import MenuSet
 from ivr_app.orphans import OrphanCalls
+from ivr_app.outbox.outbox import Outbox
+from ivr_app.outbox.replay import Prober
 from ivr_app.presence.oncall import OnCallTracker
 from ivr_app.presence.publish import PresenceListener
 from ivr_app.presence.voicemail import VoicemailService
@@ -44,7 +47,7 @@ from ivr_app.recording.service import RecordingService
 from ivr_app.screenpop import ScreenPop
 
 # Settings read once at start: a reload that changes them is logged as needing a restart.
-RESTART_SECTIONS = ("esl", "outbound", "database")
+RESTART_SECTIONS = ("esl", "outbound", "database", "outbox")
 
 
 @dataclass
@@ -70,6 +73,8 @@ class App:
         self.orphans: OrphanCalls | None = None
         self.external_legs: collections.Counter[str] = collections.Counter()  # toll-fraud cap
         self.outbound: OutboundServer | None = None
+        self.outbox: Outbox | None = None  # every write of a call's path (ivr_app/outbox)
+        self.prober: Prober | None = None
         self._stop = gevent.event.Event()
         self.reloads = 0
         self.clock = lambda: dt.datetime.now(dt.UTC)  # business hours read it; tests set it
@@ -88,6 +93,7 @@ class App:
         self.menus, self.prompts = self.load_ivr(cfg)
         self.pool = make_pool(cfg.database, application_name=cfg.node_name)
         self.pool.open(wait=False)
+        self.outbox, self.prober = outbox_mod.start(cfg, self.pool, self.log)
         gevent.spawn(self._check_schema)
         if telephony:
             self.control = ControlConnection(
@@ -101,14 +107,21 @@ class App:
                 liveness=cfg.esl.liveness_seconds)
             # before the first connection: rows a killed run left open are closed on it
             self.orphans = OrphanCalls(self.pool, cfg.node_name, self.log).attach(self.control)
+            # rows of the dead run that waited in the journal are checked once they are in
+            control = self.control
+            self.outbox.on_drained.append(
+                lambda: gevent.spawn(self.orphans.reconcile, set(control.channels))
+                if self.orphans else None)
             self.control.start()
             self.screen_pop = ScreenPop(cfg.screen_pop, self.control, self.log)
-            self.recording = RecordingService(cfg, self.pool, self.log).start(self.control)
+            self.recording = RecordingService(cfg, self.pool, self.log,
+                                              self.outbox).start(self.control)
             self.presence = PresenceListener(
                 lambda: connect(cfg.database, application_name=f"{cfg.node_name}-presence"),
                 self.control, cfg.ivr.voicemail_domain, self.log).start()
             self.on_call = OnCallTracker(self.log, self._on_call_changed).attach(self.control)
-            self.voicemail = VoicemailService(cfg, self.pool, self.log).attach(self.control)
+            self.voicemail = VoicemailService(cfg, self.pool, self.log,
+                                              self.outbox).attach(self.control)
             on_call = self.on_call
             self.queue_stats = QueueStatsPublisher(
                 lambda: connect(cfg.database, application_name=f"{cfg.node_name}-queue-stats"),
@@ -128,7 +141,7 @@ class App:
         """Every call handed over by the dialplan: star codes, or the IVR."""
         ctx = HandlerContext(self.config, self.pool, call.log, menus=self.menus,
                              prompts=self.prompts, screen_pop=self.screen_pop,
-                             recording=self.recording, clock=self.clock,
+                             recording=self.recording, clock=self.clock, outbox=self.outbox,
                              on_call=self.on_call.busy if self.on_call else lambda _ext: False,
                              busy_extensions=self.on_call.busy_extensions if self.on_call
                              else list,
@@ -223,7 +236,9 @@ class App:
                 self.log.warning("grace period over, cutting calls", cut=len(self.calls))
                 self.calls.kill(block=True, timeout=5)
         if self.recording is not None:
-            self.recording.stop()  # what is queued goes to PostgreSQL or the spool
+            self.recording.stop()  # what is queued goes to PostgreSQL or the journal
+        if self.prober is not None:
+            self.prober.stop()  # what waits in the journal is replayed at the next start
         if self.presence is not None:
             self.presence.stop()
         if self.queue_stats is not None:

@@ -620,20 +620,20 @@ def recordings_purge(ctx: Context, days: int, dry_run: bool) -> None:
 
 @recordings_group.command("reconcile")
 @click.option("--fix", is_flag=True, help="attach orphan files, mark missing files, "
-                                          "replay the spool")
+                                          "replay the outbox journal")
 @pass_ctx
 @_fails_cleanly
 def recordings_reconcile(ctx: Context, fix: bool) -> None:
     """Match files on disk with rows after a crash; exit 1 if something is off and not fixed."""
     from ivr_app.db.pool import connect
+    from ivr_app.outbox.journal import Journal
     from ivr_app.recording.reconcile import reconcile
-    from ivr_app.recording.spool import Spool
 
     cfg = ctx.config
+    journal = Journal(cfg.path(cfg.outbox.directory), logs.get_logger("outbox")).open()
     with connect(cfg.database) as conn:
         conn.autocommit = True
-        r = reconcile(conn, cfg.path(cfg.recording.directory),
-                      Spool(cfg.path(cfg.recording.spool_dir)), fix)
+        r = reconcile(conn, cfg.path(cfg.recording.directory), journal, fix)
     for path in r.orphans:
         click.echo(f"orphan file (no row): {path}")
     for rec_id, path in r.missing:
@@ -641,7 +641,7 @@ def recordings_reconcile(ctx: Context, fix: bool) -> None:
     for path in r.unknown:
         click.echo(f"not a recording of ours (name is not a call UUID): {path}")
     if r.spooled:
-        click.echo(f"{r.spooled} recording(s) waiting in the spool")
+        click.echo(f"{r.spooled} write(s) waiting in the outbox journal {journal.file}")
     problems = len(r.orphans) + len(r.missing) + r.spooled
     click.echo(f"{problems} problem(s), {r.fixed} fixed")
     if problems and not fix:

@@ -268,10 +268,24 @@ class RecordingConfig:
     )
     directory: str = setting("/var/lib/freeswitch/recordings/ivr-app", Str(),
                              "where FreeSWITCH writes recordings (shared with ivr-app)")
-    spool_dir: str = setting("var/spool/recordings", Str(),
-                             "metadata waits here (fsync'd) while PostgreSQL is away")
     stereo: bool = setting(True, Bool(), "caller and employee on their own channels")
     min_seconds: int = setting(2, Int(0, 60), "shorter recordings are discarded by FreeSWITCH")
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    directory: str = setting(
+        "var/spool/outbox", Str(),
+        "the journal: every write PostgreSQL could not take (calls rows, timeline, queue, "
+        "voicemails, callbacks, recordings) waits here, fsync'd, and is replayed in order")
+    breaker_seconds: float = setting(
+        5.0, Float(0.1, 600),
+        "after a failed connection, call steps do not wait for PostgreSQL for this long "
+        "(reads give their default, writes go to the journal; a probe closes it sooner)")
+    probe_interval_seconds: float = setting(
+        1.0, Float(0.05, 60), "how often PostgreSQL is probed and the journal replayed")
+    probe_timeout_seconds: float = setting(
+        2.0, Float(0.1, 60), "the deadline of one probe, and of one replayed write")
 
 
 # Premium-rate and satellite ranges never reached by a forward or follow-me leg: international
@@ -359,6 +373,7 @@ class Config:
     screen_pop: ScreenPopConfig = section(ScreenPopConfig)
     dialplan: DialplanConfig = section(DialplanConfig)
     recording: RecordingConfig = section(RecordingConfig)
+    outbox: OutboxConfig = section(OutboxConfig)
     presence: PresenceConfig = section(PresenceConfig)
     queue: QueueConfig = section(QueueConfig)
     source: str = field(default="<defaults>", metadata={"internal": True})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,9 @@ def start_app(fs, database_url, prompt_cache, *, menus=MENUS, env=None, out=None
         "DATABASE_URL": database_url, "IVR_APP_OUTBOUND_PORT": "0",
         "IVR_APP_ESL_PORT": str(fs.esl_port), "IVR_APP_IVR_MENUS": str(menus),
         "IVR_APP_IVR_PROMPT_CACHE_DIR": str(prompt_cache),
-        "IVR_APP_IVR_RING_TIMEOUT_SECONDS": "20", **(env or {})})
+        "IVR_APP_IVR_RING_TIMEOUT_SECONDS": "20",
+        # a journal of its own: writes one test could not make never reach another's database
+        "IVR_APP_OUTBOX_DIRECTORY": tempfile.mkdtemp(prefix="ivr-outbox-"), **(env or {})})
     app = App(cfg, None, {}, logs.get_logger("app"))
     app.clock = lambda: OPEN
     app.start()

@@ -38,7 +38,7 @@ def start_app(database_url, prompt_cache, tmp_path, **settings):
            "IVR_APP_ESL_PORT": str(fs.esl_port), "IVR_APP_IVR_MENUS": str(MENUS),
            "IVR_APP_IVR_PROMPT_CACHE_DIR": str(prompt_cache),
            "IVR_APP_RECORDING_DIRECTORY": str(tmp_path / "recordings"),
-           "IVR_APP_RECORDING_SPOOL_DIR": str(tmp_path / "spool"),
+           "IVR_APP_OUTBOX_DIRECTORY": str(tmp_path / "outbox"),
            "IVR_APP_RECORDING_CONSENT_PROMPT": CONSENT}
     env.update({f"IVR_APP_RECORDING_{k.upper()}": v for k, v in settings.items()})
     app = App(config.load(None, env), None, {}, logs.get_logger("app"))
@@ -146,7 +146,7 @@ def test_customer_identified_mid_call_gets_the_recording(fs, serve, db, database
                      (EMILY,)).fetchone()[0]
     cfg = load(None, {"DATABASE_URL": database_url,
                       "IVR_APP_RECORDING_DIRECTORY": str(tmp_path / "rec"),
-                      "IVR_APP_RECORDING_SPOOL_DIR": str(tmp_path / "spool"),
+                      "IVR_APP_OUTBOX_DIRECTORY": str(tmp_path / "outbox"),
                       "IVR_APP_RECORDING_MIN_SECONDS": "0"})
     from psycopg_pool import ConnectionPool
 
@@ -177,8 +177,8 @@ def test_customer_identified_mid_call_gets_the_recording(fs, serve, db, database
 
 
 def test_postgresql_away_for_a_whole_call_loses_nothing(prompt_cache, tmp_path):
-    """The server stops while the call runs; the recording's metadata waits in the spool and
-    is attached exactly once when PostgreSQL is back."""
+    """The server stops while the call runs; the recording's metadata waits in the outbox's
+    journal and is attached exactly once when PostgreSQL is back."""
     cluster = pgcluster.ThrowawayCluster().start()
     try:
         url = pgcluster.create_database(cluster.url(), "ivr")
@@ -193,16 +193,18 @@ def test_postgresql_away_for_a_whole_call_loses_nothing(prompt_cache, tmp_path):
             cluster.pg_ctl("stop", "-m", "fast")  # PostgreSQL goes away mid-call
             fs.press(ch.uuid, "2")
             wait_until(lambda: ch.destroyed.is_set(), timeout=15)
-            wait_until(lambda: app.recording.spooled >= 1, timeout=10, what="spooled")
-            assert app.recording.spool.pending()[0].call_uuid == ch.uuid
+            wait_until(lambda: app.recording.spooled >= 1, timeout=10, what="journaled")
+            attached = [e for e in app.outbox.journal.entries()
+                        if e.op == "recordings.attached"]
+            assert [m["call_uuid"] for m in attached[0].args["metas"]] == [ch.uuid]
             cluster.pg_ctl("start")
-            wait_until(lambda: not app.recording.spool.file.exists(), timeout=20,
-                       what="the spool replayed")
+            wait_until(lambda: not app.outbox.journal.file.exists(), timeout=20,
+                       what="the journal replayed")
             with psycopg.connect(url) as conn:
                 rows = conn.execute("SELECT status FROM recordings WHERE call_uuid = %s",
                                     (ch.uuid,)).fetchall()
             assert rows == [("complete",)]
-            assert app.recording.spool.pending() == []
+            assert app.outbox.journal.entries() == []
             # the same metadata attached again (a replay after a crash) changes nothing
             with psycopg.connect(url) as conn:
                 path = conn.execute("SELECT path FROM recordings").fetchone()[0]

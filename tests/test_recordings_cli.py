@@ -8,12 +8,14 @@ import hashlib
 import uuid
 
 import pytest
+import structlog
 from click.testing import CliRunner
 
 from ivr_app.cli import cli
 from ivr_app.db import directory
 from ivr_app.db.recordings import RecordingMeta, attach_many
-from ivr_app.recording.spool import Spool
+from ivr_app.outbox import ops
+from ivr_app.outbox.journal import Entry, Journal
 from ivr_app.testing.fakeswitch.media import write_wav
 from tests.test_directory import DEMO
 
@@ -25,7 +27,7 @@ def setup(db, database_url, tmp_path):
                        "'+442071234567'").fetchone()[0]
     rec_dir = tmp_path / "rec"
     env = {"DATABASE_URL": database_url, "IVR_APP_RECORDING_DIRECTORY": str(rec_dir),
-           "IVR_APP_RECORDING_SPOOL_DIR": str(tmp_path / "spool")}
+           "IVR_APP_OUTBOX_DIRECTORY": str(tmp_path / "outbox")}
 
     def recording(days_ago: int = 0, seconds: float = 3.0) -> tuple[int, str]:
         call = str(uuid.uuid4())
@@ -94,7 +96,8 @@ def test_purge_older_than(setup, db):
 
 def test_reconcile_after_a_killed_process(setup, db):
     """Files written, rows missing (the process died before attaching), a row whose file is
-    gone, and an entry left in the spool: reconcile reports all, --fix mends all."""
+    gone, and a recording left in the outbox's journal: reconcile reports all, --fix mends
+    all."""
     env, recording, rec_dir, tmp = setup
     orphan_call = str(uuid.uuid4())
     orphan = rec_dir / "2026" / "11" / "23" / f"{orphan_call}.wav"
@@ -104,12 +107,14 @@ def test_reconcile_after_a_killed_process(setup, db):
 
     os.unlink(gone_path)
     spooled_call = str(uuid.uuid4())
-    Spool(tmp / "spool").append([RecordingMeta(spooled_call, "/nowhere.wav", "missing")])
+    journal = Journal(tmp / "outbox", structlog.get_logger()).open()
+    journal.append(Entry.of(ops.RecordingsAttached(
+        metas=[RecordingMeta(spooled_call, "/nowhere.wav", "missing").as_dict()])))
     out = run(env, "recordings", "reconcile")
     assert out.exit_code == 1
     assert f"orphan file (no row): {orphan}" in out.output
     assert f"missing file of recording {gone_id}" in out.output
-    assert "1 recording(s) waiting in the spool" in out.output
+    assert f"1 write(s) waiting in the outbox journal {journal.file}" in out.output
     out = run(env, "recordings", "reconcile", "--fix")
     assert out.exit_code == 0, out.output
     assert "3 problem(s), 3 fixed" in out.output
@@ -120,3 +125,4 @@ def test_reconcile_after_a_killed_process(setup, db):
                       (gone_id,)).fetchone() == ("missing",)
     out = run(env, "recordings", "reconcile")
     assert (out.exit_code, out.output.strip().splitlines()[-1]) == (0, "0 problem(s), 0 fixed")
+    assert not journal.file.exists()  # replayed, and so gone from the journal

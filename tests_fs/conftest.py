@@ -148,6 +148,9 @@ class Lab:
     notices: list[dict[str, Any]] = field(default_factory=list)  # voicemail webhook
     mails: list[Mail] = field(default_factory=list)  # what the SMTP sink was sent
     notes: list[str] = field(default_factory=list)
+    # the lab's own PostgreSQL (None with an external DATABASE_URL): the outage scenario
+    # stops and starts it
+    cluster: pgcluster.ThrowawayCluster | None = None
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         proc = subprocess.run([*IVR_APP, "--config", str(self.config), *args],
@@ -328,7 +331,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         "dialplan": {"site": str(HERE / "site.yaml"), "target_dir": str(conf / "dialplan")},
         # calls to Anna (the follow-me scenario) and Rita (the mask scenario) are recorded,
         # after the consent prompt
-        "recording": {"directory": str(recordings), "spool_dir": str(tmp / "spool"),
+        "outbox": {"directory": str(tmp / "outbox")},
+        "recording": {"directory": str(recordings),
                       "policy": "selected", "employees": "1001,1005",
                       "consent_prompt": "recording_consent"},
         "presence": {"gateway": "sofia/gateway/pstn", "confirm_timeout_seconds": 10,
@@ -340,7 +344,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     env = {**os.environ, "DATABASE_URL": url,
            "IVR_APP_ESL_PASSWORD": setting("IVR_APP_FS_ESL_PASSWORD")}
     lab = Lab(conf, monitor, url, tmp / "ivr-app.log", env, config, proxy=proxy,
-              notices=notices, mails=smtp.mails)
+              notices=notices, mails=smtp.mails, cluster=cluster)
     installed = lab.cli("freeswitch", "install", "--conf", str(conf)).stdout
     lab.notes.append(installed.strip())
     gateway = _install_lab_gateway(conf)

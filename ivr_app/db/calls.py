@@ -10,13 +10,21 @@ import psycopg
 
 def started(conn: psycopg.Connection, uuid: str, *, direction: str, caller_number: str,
             caller_name: str, destination: str, customer_id: int | None,
-            node: str | None = None) -> None:
+            node: str | None = None, caller_e164: str | None = None,
+            at: str | dt.datetime | None = None) -> None:
+    """``caller_e164``: the customer is found by it when ``customer_id`` is unknown (a row
+    written after an outage, when the lookup could not be made); ``at``: when the call
+    started (a replayed write keeps the call's own time)."""
     conn.execute(
         """INSERT INTO calls (uuid, direction, caller_number, caller_name, destination,
-                              customer_id, node)
-           VALUES (%s, %s, %s, %s, %s, %s, %s)
+                              customer_id, node, started_at)
+           VALUES (%s, %s, %s, %s, %s,
+                   COALESCE(%s, (SELECT customer_id FROM customer_phone_numbers
+                                 WHERE number = %s)),
+                   %s, COALESCE(%s::timestamptz, now()))
            ON CONFLICT (uuid) DO NOTHING""",
-        (uuid, direction, caller_number, caller_name, destination, customer_id, node),
+        (uuid, direction, caller_number, caller_name, destination, customer_id, caller_e164,
+         node, at),
     )
 
 
@@ -37,22 +45,27 @@ def close_orphan(conn: psycopg.Connection, uuid: str, cause: str, why: str) -> N
            WHERE uuid = %s AND ended_at IS NULL""", (cause, why, uuid))
 
 
-def answered(conn: psycopg.Connection, uuid: str) -> None:
-    conn.execute("UPDATE calls SET answered_at = now() WHERE uuid = %s AND answered_at IS NULL",
-                 (uuid,))
+def answered(conn: psycopg.Connection, uuid: str, at: str | dt.datetime | None = None) -> None:
+    conn.execute("UPDATE calls SET answered_at = COALESCE(%s::timestamptz, now()) "
+                 "WHERE uuid = %s AND answered_at IS NULL", (at, uuid))
 
 
 def ended(conn: psycopg.Connection, uuid: str, *, hangup_cause: str | None, route: str | None,
           menu_path: list[dict[str, str]], employee_id: int | None = None,
-          employee_answered: bool | None = None) -> None:
-    """``employee_id``: who the call was meant for; ``employee_answered``: did they take it
-    (None: the call never tried to reach anyone)."""
+          employee_answered: bool | None = None, employee_extension: str | None = None,
+          at: str | dt.datetime | None = None) -> None:
+    """``employee_id``: who the call was meant for (or ``employee_extension``, when the
+    employee could not be looked up: an outage); ``employee_answered``: did they take it
+    (None: the call never tried to reach anyone); ``at``: when it ended."""
     conn.execute(
-        """UPDATE calls SET ended_at = now(), hangup_cause = %s, route = %s, menu_path = %s,
-                            employee_id = COALESCE(%s, employee_id),
+        """UPDATE calls SET ended_at = COALESCE(%s::timestamptz, now()), hangup_cause = %s,
+                            route = %s, menu_path = %s,
+                            employee_id = COALESCE(%s, (SELECT id FROM employees
+                                                        WHERE extension = %s), employee_id),
                             employee_answered = %s
            WHERE uuid = %s""",
-        (hangup_cause, route, json.dumps(menu_path), employee_id, employee_answered, uuid),
+        (at, hangup_cause, route, json.dumps(menu_path), employee_id, employee_extension,
+         employee_answered, uuid),
     )
 
 

@@ -207,51 +207,80 @@ def touch(conn: psycopg.Connection, entry_id: int) -> None:
     conn.execute("UPDATE queue_entries SET seen_at = now() WHERE id = %s", (entry_id,))
 
 
-def release(conn: psycopg.Connection, offer: Offer, pause_s: int) -> None:
+# ``at`` of the writes below: when it happened (a write replayed after an outage keeps the
+# call's own time, ivr_app/outbox); None: now.
+_AT = "COALESCE(%s::timestamptz, now())"
+
+
+def release(conn: psycopg.Connection, offer: Offer, pause_s: int,
+            at: str | dt.datetime | None = None) -> None:
     """The agent did not take the offer: the caller waits again (in their old place), the
     agent is skipped for ``pause_s``."""
     with conn.transaction():
-        conn.execute("""UPDATE agents SET entry_id = NULL, entry_state = NULL,
-                        ready_after = now() + make_interval(secs => %s)
-                        WHERE employee_id = %s AND entry_id = %s""",
-                     (pause_s, offer.agent_id, offer.entry_id))
+        conn.execute(f"""UPDATE agents SET entry_id = NULL, entry_state = NULL,
+                        ready_after = {_AT} + make_interval(secs => %s)
+                        WHERE employee_id = %s AND entry_id = %s""",  # noqa: S608 - constant
+                     (at, pause_s, offer.agent_id, offer.entry_id))
         conn.execute("""UPDATE queue_entries SET status = 'waiting', agent_id = NULL,
                         seen_at = now() WHERE id = %s AND status = 'offered'""",
                      (offer.entry_id,))
 
 
-def answered(conn: psycopg.Connection, offer: Offer) -> None:
+def answered(conn: psycopg.Connection, offer: Offer, at: str | dt.datetime | None = None) -> None:
     with conn.transaction():
         conn.execute("UPDATE agents SET entry_state = 'talking' WHERE employee_id = %s "
                      "AND entry_id = %s", (offer.agent_id, offer.entry_id))
-        conn.execute("""UPDATE queue_entries SET status = 'answered', answered_at = now(),
-                        left_at = now() WHERE id = %s""", (offer.entry_id,))
+        conn.execute("""UPDATE queue_entries SET status = 'answered',
+                        answered_at = COALESCE(%s::timestamptz, now()),
+                        left_at = COALESCE(%s::timestamptz, now()) WHERE id = %s""",
+                     (at, at, offer.entry_id))
 
 
-def finished(conn: psycopg.Connection, offer: Offer, wrap_up_s: int) -> None:
+def finished(conn: psycopg.Connection, offer: Offer, wrap_up_s: int,
+             at: str | dt.datetime | None = None) -> None:
     """The conversation is over: the agent wraps up, then is idle (and last in line)."""
     with conn.transaction():
-        conn.execute("""UPDATE agents SET entry_id = NULL, entry_state = NULL,
-                        ready_after = now() + make_interval(secs => %s),
-                        idle_since = now() + make_interval(secs => %s)
-                        WHERE employee_id = %s AND entry_id = %s""",
-                     (wrap_up_s, wrap_up_s, offer.agent_id, offer.entry_id))
-        conn.execute("UPDATE queue_entries SET ended_at = now() WHERE id = %s",
-                     (offer.entry_id,))
+        conn.execute(f"""UPDATE agents SET entry_id = NULL, entry_state = NULL,
+                        ready_after = {_AT} + make_interval(secs => %s),
+                        idle_since = {_AT} + make_interval(secs => %s)
+                        WHERE employee_id = %s AND entry_id = %s""",  # noqa: S608 - constant
+                     (at, wrap_up_s, at, wrap_up_s, offer.agent_id, offer.entry_id))
+        conn.execute(f"UPDATE queue_entries SET ended_at = {_AT} WHERE id = %s",  # noqa: S608
+                     (at, offer.entry_id))
 
 
-def leave(conn: psycopg.Connection, entry_id: int, status: str, reason: str | None = None) -> None:
+def leave(conn: psycopg.Connection, entry_id: int, status: str, reason: str | None = None,
+          at: str | dt.datetime | None = None) -> None:
     """The caller stopped waiting without an agent: ``abandoned`` (hung up) or ``overflow``
     (max wait, full, a key): any offer in progress is withdrawn."""
     assert status in ("abandoned", "overflow")
     with conn.transaction():
         conn.execute("""UPDATE agents SET entry_id = NULL, entry_state = NULL
                         WHERE entry_id = %s AND entry_state = 'offered'""", (entry_id,))
-        conn.execute("""UPDATE queue_entries SET status = %s, reason = %s, left_at = now(),
-                        ended_at = now(), agent_id = CASE WHEN status = 'offered' THEN NULL
+        conn.execute(f"""UPDATE queue_entries SET status = %s, reason = %s, left_at = {_AT},
+                        ended_at = {_AT}, agent_id = CASE WHEN status = 'offered' THEN NULL
                                                           ELSE agent_id END
-                        WHERE id = %s AND status = ANY(%s)""",
-                     (status, reason, entry_id, list(LIVE)))
+                        WHERE id = %s AND status = ANY(%s)""",  # noqa: S608 - constant
+                     (status, reason, at, at, entry_id, list(LIVE)))
+
+
+def unavailable(conn: psycopg.Connection, queue: str, *, call_uuid: str, node: str,
+                caller_number: str | None, customer_id: int | None, vip: bool,
+                at: str | dt.datetime | None = None) -> None:
+    """A caller the queue could not take because PostgreSQL did not answer (they went the
+    queue's on_full way): written when it is back, so the history and the report count
+    them (overflow, ``queue unavailable``)."""
+    conn.execute(
+        f"""INSERT INTO queue_entries (queue, call_uuid, node, caller_number, customer_id, vip,
+                                      team, entered_at, position_at_entry, status, reason,
+                                      left_at, ended_at, seen_at)
+           VALUES (%s, %s, %s, %s,
+                   COALESCE(%s, (SELECT customer_id FROM customer_phone_numbers
+                                 WHERE number = %s)),
+                   %s, false, {_AT}, 0, 'overflow', 'queue unavailable', {_AT}, {_AT}, {_AT})
+           ON CONFLICT (queue, call_uuid) DO NOTHING""",  # noqa: S608 - constant fragment
+        (queue, call_uuid, node, caller_number, customer_id, caller_number, vip, at, at, at,
+         at))
 
 
 def expire_stale(conn: psycopg.Connection, queue: str) -> int:
@@ -306,24 +335,25 @@ def average_handle_seconds(conn: psycopg.Connection, queue: str, default: float,
 
 
 def request_callback(conn: psycopg.Connection, queue: str, entry_id: int | None, number: str,
-                     customer_id: int | None) -> int:
+                     customer_id: int | None, at: str | dt.datetime | None = None) -> int:
     """Store the request and put it in the line where the caller was (``entry_id``: the entry
-    of the call that asked; None: at the back). Returns the request's id."""
+    of the call that asked; None: at the back, as of ``at``). Returns the request's id."""
     with conn.transaction():
         row = conn.execute(
-            """INSERT INTO queue_callbacks (queue, entry_id, number, customer_id)
-               VALUES (%s, %s, %s, %s) RETURNING id""",
-            (queue, entry_id, number, customer_id)).fetchone()
+            f"""INSERT INTO queue_callbacks (queue, entry_id, number, customer_id, requested_at)
+               VALUES (%s, %s, %s, %s, {_AT}) RETURNING id""",  # noqa: S608 - constant
+            (queue, entry_id, number, customer_id, at)).fetchone()
         assert row is not None
         conn.execute(
             """INSERT INTO queue_entries (queue, call_uuid, node, caller_number, customer_id, vip,
                                           team, entered_at, position_at_entry, callback_id)
                SELECT %(queue)s, 'callback-' || %(cb)s, 'callback', %(number)s, %(customer)s,
                       COALESCE(o.vip, false), COALESCE(o.team, false),
-                      COALESCE(o.entered_at, now()), COALESCE(o.position_at_entry, 0), %(cb)s
+                      COALESCE(o.entered_at, %(at)s::timestamptz, now()),
+                      COALESCE(o.position_at_entry, 0), %(cb)s
                FROM (SELECT 1) one LEFT JOIN queue_entries o ON o.id = %(entry)s""",
             {"queue": queue, "cb": row[0], "number": number, "customer": customer_id,
-             "entry": entry_id})
+             "entry": entry_id, "at": at})
     return row[0]
 
 

@@ -471,6 +471,13 @@ class Call:
         body = result[len(prefix):] if result.startswith(prefix) else result
         return [part for part in body.split("!") if part]
 
+    def user_exists(self, user: str, domain: str, key: str = "id") -> bool:
+        """Is ``user`` in FreeSWITCH's own directory? ``user_exists id <user> <domain>``:
+        mod_commands.c (_find_user with tf) answers exactly ``true`` or ``false``, also
+        ``false`` for missing arguments; it never says -ERR."""
+        words = [quote(w, Target.ARG_TOKEN, "user_exists argument") for w in (key, user, domain)]
+        return self.api("user_exists", *words).strip() == "true"
+
     def send_dtmf(self, digits: str) -> None:
         self.execute("send_dtmf", quote(digits, Target.DTMF, "dtmf"))
 

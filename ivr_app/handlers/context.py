@@ -17,6 +17,8 @@ from psycopg_pool import ConnectionPool
 from ivr_app.config import Config
 from ivr_app.db.pool import run_or
 from ivr_app.menus import MenuSet
+from ivr_app.outbox.ops import Op
+from ivr_app.outbox.outbox import WRITTEN, Outbox, Submitted
 from ivr_app.prompts import PromptStore
 from ivr_app.recording.service import RecordingService
 from ivr_app.screenpop import ScreenPop
@@ -39,6 +41,9 @@ class HandlerContext:
     screen_pop: ScreenPop | None = None
     recording: RecordingService | None = None
     db_wait_seconds: float = 1.0
+    # every write of the call's path goes through it (ivr_app/outbox); None: straight to the
+    # pool (tests of a single flow)
+    outbox: Outbox | None = None
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     on_call: Callable[[str], bool] = lambda _extension: False  # from channel events
     busy_extensions: Callable[[], list[str]] = lambda: []  # all extensions on a call now
@@ -62,7 +67,21 @@ class HandlerContext:
            log: Any = None, wait: float | None = None) -> T:
         """Run ``fn`` on a pooled connection. A database outage or a slow query (the pool's
         statement_timeout) gives ``default``: a call never fails because PostgreSQL did.
-        ``wait``: how long to wait for a free connection (default db_wait_seconds)."""
+        ``wait``: how long to wait for a free connection (default db_wait_seconds). While
+        the database is known to be down (the outbox's breaker), ``default`` at once."""
+        message = "database unavailable for the call, going on without it"
+        if self.outbox is not None:
+            return self.outbox.read(what, fn, default, log or self.log,
+                                    wait or self.db_wait_seconds, message)
         return run_or(self.pool, what, fn, default, log or self.log,
-                      wait or self.db_wait_seconds,
-                      "database unavailable for the call, going on without it")
+                      wait or self.db_wait_seconds, message)
+
+    def write(self, op: Op, log: Any = None) -> Submitted:
+        """A write of the call's path: to PostgreSQL now, or to the outbox's journal (replayed
+        in order, exactly once, when PostgreSQL is back). Never raises for the database."""
+        if self.outbox is not None:
+            return self.outbox.submit(op, log or self.log)
+        failed = object()
+        result = run_or(self.pool, op.name, op.apply, failed, log or self.log,
+                        self.db_wait_seconds, "database unavailable, the write is lost")
+        return Submitted("lost") if result is failed else Submitted(WRITTEN, result)

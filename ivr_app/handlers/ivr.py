@@ -19,18 +19,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ivr_app.db import calls, customers, employees, interactions, recordings
+from ivr_app.db import customers, employees, interactions
 from ivr_app.db import presence as presence_db
-from ivr_app.db import queues as queues_db
 from ivr_app.db.customers import CustomerCard
 from ivr_app.db.employees import EmployeeRef
 from ivr_app.esl.call import BridgeOutcome, Call
 from ivr_app.esl.dialstring import DialString
-from ivr_app.esl.errors import CallEnded
+from ivr_app.esl.errors import CallEnded, CommandFailed, CommandTimeout
 from ivr_app.esl.quoting import app_args, caller_number, display_name, file_string
+from ivr_app.handlers import records
 from ivr_app.handlers.context import CONFIRM_TONE, HandlerContext
 from ivr_app.handlers.queue import QueueWait
 from ivr_app.menus import EXTENSION, Action, Menu
+from ivr_app.outbox import ops
 from ivr_app.phone import to_e164
 from ivr_app.presence import followme
 from ivr_app.presence.model import Action as PresenceAction
@@ -61,6 +62,8 @@ class IvrFlow:
     employee_answered: bool = False
     queues_tried: list[str] = field(default_factory=list)
     queue_spec: QueueSpec | None = None  # the queue the caller waits in (its caller_id)
+    customer_unknown: bool = False  # the lookup could not be made (PostgreSQL away)
+    employee_extension: str | None = None  # who the call was meant for, by extension
 
     @property
     def log(self) -> Any:
@@ -72,14 +75,10 @@ class IvrFlow:
         menus = self.ctx.menus
         assert menus is not None
         self.lookup_caller()
-        self.ctx.db("calls row", lambda c: calls.started(
-            c, self.call.uuid, direction="inbound", caller_number=self.call.caller_id_number,
-            caller_name=self.call.caller_id_name, destination=self.call.destination_number,
-            customer_id=self.card.id if self.card else None,
-            node=self.ctx.config.node_name), None, self.log)
+        records.started(self)
         try:
             self.call.answer()
-            self.ctx.db("answered", lambda c: calls.answered(c, self.call.uuid), None, self.log)
+            records.answered(self)
             if self.card is not None:
                 self.call.set("ivr_app_customer_id", str(self.card.id))
             if self.ctx.recording is not None and self.ctx.recording.policy.records_all:
@@ -106,15 +105,18 @@ class IvrFlow:
             except Done:
                 pass
         finally:
-            self.write_records()
+            records.ended(self)
 
     def lookup_caller(self) -> None:
         number = to_e164(self.call.caller_id_number, self.ctx.config.ivr.default_region)
+        failed = object()
         card = self.ctx.db("customer lookup",
                            lambda c: customers.find_by_number(c, number) if number else None,
-                           None, self.log)
+                           failed, self.log)
         languages = self.ctx.menus.languages if self.ctx.menus else ("en",)
         self.language = languages[0]
+        if card is failed:  # PostgreSQL away: anonymous now, found when the rows are replayed
+            self.customer_unknown, card = bool(number), None
         if card is None:
             self.log.info("anonymous caller")
             return
@@ -134,26 +136,6 @@ class IvrFlow:
         if consent and self.ctx.menus is not None and consent in self.ctx.menus.prompts:
             consent = self.ctx.prompt(consent, self.language)
         rec.record(self.call, reason, consent)
-
-    def write_records(self) -> None:
-        route, keys, cause = self.route, self.keys, self.call.final_cause()
-        employee = self.employee
-        self.ctx.db("calls row", lambda c: calls.ended(
-            c, self.call.uuid, hangup_cause=cause, route=route, menu_path=keys,
-            employee_id=employee.id if employee else None,
-            employee_answered=self.employee_answered if employee else None),
-            None, self.log)
-        if self.card is not None:
-            pressed = " ".join(f"{k['menu']}:{k['digits'] or '-'}" for k in keys) or "none"
-            summary = f"IVR call: keys {pressed}; route {route}" + \
-                (f"; {self.outcome}" if self.outcome else "")
-            card = self.card
-            employee_id = self.employee.id if self.employee else None
-            self.ctx.db("interaction", lambda c: interactions.add(
-                c, card.id, "call", self.call.uuid, summary, employee_id), None, self.log)
-            # recordings attached before the customer was known follow the call to them
-            self.ctx.db("recordings follow", lambda c: recordings.follow_customer(
-                c, self.call.uuid, card.id), None, self.log)
 
     # -- menus ---------------------------------------------------------------------------------
 
@@ -229,9 +211,22 @@ class IvrFlow:
         return menu.on_failure
 
     def employee_exists(self, extension: str) -> bool:
-        return self.ctx.db("employee lookup",
-                           lambda c: employees.find_by_extension(c, extension), None,
-                           self.log) is not None
+        """An employee's extension (PostgreSQL), or, when PostgreSQL does not answer, a user
+        of FreeSWITCH's own directory (``user_exists``): direct dial works in an outage."""
+        found = self.ctx.db("employee lookup",
+                            lambda c: employees.find_by_extension(c, extension) is not None,
+                            None, self.log)
+        if found is not None:
+            return found
+        try:
+            known = self.call.user_exists(extension, self.ctx.config.ivr.voicemail_domain)
+        except (CommandFailed, CommandTimeout) as exc:
+            self.log.warning("FreeSWITCH's directory not asked", extension=extension,
+                             error=str(exc))
+            return False
+        self.log.info("extension checked in FreeSWITCH's directory (no database)",
+                      extension=extension, known=known)
+        return known
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -297,6 +292,7 @@ class IvrFlow:
                                lambda c: employees.find_by_extension(c, extension), None,
                                self.log)
         self.employee = employee or self.employee
+        self.employee_extension = extension
         self.call.set("ivr_app_employee", extension)
         decision = self.presence_decision(extension, employee)
         self.log.info("presence decided", extension=extension, action=str(decision.action),
@@ -463,16 +459,19 @@ class IvrFlow:
     def request_callback(self, spec: QueueSpec, entry_id: int | None) -> None:
         """Note a callback request (it keeps the caller's place in the line, and a node dials
         it when its turn comes) and say so; without the database, voicemail instead (a
-        request that cannot be stored must not be promised)."""
+        request that cannot be stored must not be promised). Stored means in PostgreSQL or
+        in the outbox's journal, which puts it there when PostgreSQL is back."""
         number = self.caller_number()
         card = self.card
-        stored = self.ctx.db("callback request", lambda c: queues_db.request_callback(
-            c, spec.name, entry_id, number, card.id if card else None), None, self.log)
-        if stored is None:
+        stored = self.ctx.write(ops.CallbackRequested(
+            queue=spec.name, entry_id=entry_id, number=number,
+            customer_id=card.id if card else None), self.log)
+        if not stored.durable:
             self.log.warning("callback not stored: voicemail instead", queue=spec.name)
             self.to_voicemail(spec.voicemail_box)
         self.outcome = f"callback requested from {spec.name}"
-        self.log.info("callback requested", queue=spec.name, number=number, callback_id=stored)
+        self.log.info("callback requested", queue=spec.name, number=number,
+                      callback_id=stored.result, stored=stored.status)
         self.call.playback(self.ctx.prompt_or("queue_callback", self.language, CONFIRM_TONE))
         self.call.hangup("NORMAL_CLEARING")
         raise Done

@@ -33,6 +33,7 @@ from ivr_app.esl.errors import CallEnded, CommandFailed
 from ivr_app.esl.events import Event
 from ivr_app.esl.quoting import file_string
 from ivr_app.handlers.context import HandlerContext
+from ivr_app.outbox import ops
 from ivr_app.presence.model import Action as PresenceAction
 from ivr_app.presence.model import Decision
 from ivr_app.queue.order import expected_wait_minutes
@@ -107,6 +108,11 @@ class QueueWait:
         if entered is failed:
             self.log.error("queue unavailable (database): the caller goes the on_full way",
                            to=spec.on_full.action)
+            # the history and the report still count them, once PostgreSQL is back
+            self.ctx.write(ops.QueueUnavailable(
+                queue=spec.name, call_uuid=self.call.uuid, node=self.ctx.config.node_name,
+                caller_number=self.flow.caller_number(), customer_id=card.id if card else None,
+                vip=bool(card and card.vip)), self.log)
             return None
         if entered is None:
             self.log.info("queue full", max_length=spec.max_length, to=spec.on_full.action)
@@ -304,8 +310,7 @@ class QueueWait:
         def on_bridge(_event: Event) -> None:  # the agent answered: no longer waiting
             if not answered_at:
                 answered_at.append(time.monotonic())
-                marking.append(gevent.spawn(self.ctx.db, "queue answered",
-                                            lambda c: qdb.answered(c, offer), None, log))
+                marking.append(gevent.spawn(self.ctx.write, ops.QueueAnswered.of(offer), log))
 
         self.call.on("CHANNEL_BRIDGE", on_bridge)
         log.info("offering the call to an agent")
@@ -329,7 +334,7 @@ class QueueWait:
         gevent.joinall(marking)
         if outcome.answered or answered_at:
             if not answered_at:
-                self.ctx.db("queue answered", lambda c: qdb.answered(c, offer), None, log)
+                self.ctx.write(ops.QueueAnswered.of(offer), log)
             self.finish(offer, log)
             flow.employee = employee
             flow.employee_answered = True
@@ -346,19 +351,18 @@ class QueueWait:
 
     def finish(self, offer: qdb.Offer, log: Any) -> None:
         wrap = self.spec.wrap_up_seconds
-        self.ctx.db("queue finished", lambda c: qdb.finished(c, offer, wrap), None, log)
+        self.ctx.write(ops.QueueFinished.of(offer, wrap_up_s=wrap), log)
         log.info("queue call over", wrap_up_s=wrap)
 
     def release(self, offer: qdb.Offer, pause_s: int) -> None:
         """The offer is off: the caller waits again, the agent is skipped for ``pause_s`` (an
         agent who let it ring out: no_answer_pause_seconds; one whose rules refused this
         caller: a few seconds, so the same caller is not offered to them on every poll)."""
-        self.ctx.db("queue release", lambda c: qdb.release(c, offer, pause_s), None, self.log)
+        self.ctx.write(ops.QueueReleased.of(offer, pause_s=pause_s), self.log)
 
     def leave(self, status: str, reason: str) -> None:
         if self.entry is None:
             return
         entry_id = self.entry.entry_id
-        self.ctx.db("queue leave", lambda c: qdb.leave(c, entry_id, status, reason), None,
-                    self.log)
+        self.ctx.write(ops.QueueLeft(entry_id=entry_id, status=status, reason=reason), self.log)
         self.log.info("left the queue", status=status, reason=reason)

@@ -7,6 +7,9 @@ call UUID + file), a ``voicemail`` entry on the customer's timeline, and a notif
 ``presence.voicemail_webhook_url`` and an e-mail to the employee (``presence.smtp_host``, the
 recording attached), both marked urgent when the caller is a VIP customer. The
 notification runs off the event path; ``notified_at`` records that it went out.
+
+The row is an outbox write (ivr_app/outbox): while PostgreSQL is away it waits in the journal,
+and the notice goes out when the row is written on replay (the outbox's hook), not before.
 """
 
 from __future__ import annotations
@@ -22,45 +25,23 @@ import psycopg
 from psycopg_pool import PoolTimeout
 
 from ivr_app.config import Config
+from ivr_app.db import voicemails
 from ivr_app.esl.events import Event
+from ivr_app.outbox import ops
+from ivr_app.outbox.outbox import Outbox
 from ivr_app.webhook import post_json
 
 SUBCLASS = "vm::maintenance"
 
-STORE = """
-WITH ins AS (
-    INSERT INTO voicemails (call_uuid, employee_id, customer_id, caller_number, caller_name,
-                            path, seconds, urgent)
-    SELECT %(call_uuid)s, (SELECT id FROM employees WHERE extension = %(box)s),
-           c.id, %(caller_number)s, %(caller_name)s, %(path)s, %(seconds)s,
-           COALESCE(c.vip, false)
-    FROM (SELECT 1) one
-    LEFT JOIN customers c ON c.id = COALESCE(
-        %(customer_id)s::bigint,
-        (SELECT customer_id FROM calls WHERE uuid = %(call_uuid)s::uuid),
-        (SELECT customer_id FROM customer_phone_numbers WHERE number = %(caller_number)s))
-    ON CONFLICT (call_uuid, path) DO NOTHING
-    RETURNING id, employee_id, customer_id, urgent, seconds
-), timeline AS (
-    INSERT INTO interactions (customer_id, employee_id, kind, reference, summary)
-    SELECT customer_id, employee_id, 'voicemail', 'voicemail:' || id,
-           'voicemail, ' || COALESCE(seconds, 0) || ' s' FROM ins
-    WHERE customer_id IS NOT NULL
-    ON CONFLICT (kind, reference) WHERE reference IS NOT NULL DO NOTHING
-)
-SELECT ins.id, ins.urgent, c.name, c.company, e.email, e.name
-FROM ins LEFT JOIN customers c ON c.id = ins.customer_id
-LEFT JOIN employees e ON e.id = ins.employee_id
-"""
-
-
 class VoicemailService:
-    def __init__(self, config: Config, pool: Any, log: Any):
+    def __init__(self, config: Config, pool: Any, log: Any, outbox: Outbox):
         self.cfg = config.presence
         self.pool = pool
+        self.outbox = outbox
         self.log = log.bind(component="voicemail")
         self.stored = 0
         self.notified = 0
+        outbox.on_applied(ops.VoicemailStored.name, self._stored)
 
     def attach(self, control: Any) -> VoicemailService:
         control.on(SUBCLASS, self.on_maintenance)
@@ -71,42 +52,40 @@ class VoicemailService:
             return
         gevent.spawn(self.store, event)
 
-    def store(self, event: Event) -> int | None:
+    def store(self, event: Event) -> str:
+        """Store the message (or journal it); the notices follow once its row exists."""
         seconds = event.get("VM-Message-Len") or ""
         customer = event.variable("ivr_app_customer_id") or ""
-        params = {
-            "call_uuid": event.unique_id, "box": event.get("VM-User"),
-            "caller_number": event.get("VM-Caller-ID-Number"),
-            "caller_name": event.get("VM-Caller-ID-Name"),
-            "path": event.get("VM-File-Path") or "",
-            "seconds": int(seconds) if seconds.isdigit() else None,
-            "customer_id": int(customer) if customer.isdigit() else None}
-        log = self.log.bind(call_uuid=params["call_uuid"], mailbox=params["box"])
-        if not params["call_uuid"] or not params["path"]:
-            log.warning("voicemail event without call or file", path=params["path"])
-            return None
-        try:
-            with self.pool.connection(timeout=2.0) as conn, conn.transaction():
-                row = conn.execute(STORE, params).fetchone()
-        except (psycopg.Error, PoolTimeout) as exc:
-            # the message itself is safe in FreeSWITCH's voicemail store
-            log.error("voicemail not recorded in PostgreSQL", error=str(exc).splitlines()[0])
-            return None
+        op = ops.VoicemailStored(
+            call_uuid=event.unique_id or "", box=event.get("VM-User"),
+            caller_number=event.get("VM-Caller-ID-Number"),
+            caller_name=event.get("VM-Caller-ID-Name"), path=event.get("VM-File-Path") or "",
+            seconds=int(seconds) if seconds.isdigit() else None,
+            customer_id=int(customer) if customer.isdigit() else None)
+        log = self.log.bind(call_uuid=op.call_uuid, mailbox=op.box)
+        if not op.call_uuid or not op.path:
+            log.warning("voicemail event without call or file", path=op.path)
+            return "ignored"
+        # the message itself is safe in FreeSWITCH's voicemail store either way
+        return self.outbox.submit(op, log).status
+
+    def _stored(self, op: ops.Op, row: Any) -> None:
+        """The outbox hook: the row is in PostgreSQL (now or replayed); notify."""
+        assert isinstance(op, ops.VoicemailStored)
         if row is None:
-            return None  # already stored (the same event twice)
+            return  # already stored (the same event twice)
+        log = self.log.bind(call_uuid=op.call_uuid, mailbox=op.box)
         vm_id, urgent, customer_name, company, email_to, employee = row
         self.stored += 1
         log.info("voicemail stored", voicemail_id=vm_id, urgent=urgent)
-        notice = {"id": f"voicemail:{vm_id}", "mailbox": params["box"], "employee": employee,
-                  "urgent": urgent, "caller_number": params["caller_number"],
-                  "caller_name": params["caller_name"], "customer": customer_name,
-                  "company": company, "seconds": params["seconds"], "call_uuid":
-                  params["call_uuid"]}
+        notice = {"id": f"voicemail:{vm_id}", "mailbox": op.box, "employee": employee,
+                  "urgent": urgent, "caller_number": op.caller_number,
+                  "caller_name": op.caller_name, "customer": customer_name,
+                  "company": company, "seconds": op.seconds, "call_uuid": op.call_uuid}
         if self.cfg.voicemail_webhook_url:
-            self.notify(vm_id, notice, log)
+            gevent.spawn(self.notify, vm_id, notice, log)
         if self.cfg.smtp_host and email_to:
-            self.email(email_to, notice, params["path"], log)
-        return int(vm_id)
+            gevent.spawn(self.email, email_to, notice, op.path, log)
 
     def email(self, to: str, notice: dict[str, Any], path: str, log: Any) -> bool:
         """The message as an e-mail to the employee, the recording attached (up to 10 MB)."""
@@ -145,7 +124,6 @@ class VoicemailService:
         self.notified += 1
         try:
             with self.pool.connection(timeout=2.0) as conn:
-                conn.execute("UPDATE voicemails SET notified_at = now() WHERE id = %s",
-                             (vm_id,))
+                voicemails.notified(conn, vm_id)
         except (psycopg.Error, PoolTimeout) as exc:
             log.warning("notified_at not recorded", error=str(exc).splitlines()[0])

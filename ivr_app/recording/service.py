@@ -8,8 +8,9 @@ date.
 Attach (from the control connection, RECORD_STOP of any call): the file's size, sha256 and
 length, the call, the customer (the channel's ``ivr_app_customer_id`` when it stopped, or the
 calls row's), the employee; a recording FreeSWITCH discarded as too short is attached as
-``discarded``. A writer greenlet attaches in batches; when PostgreSQL is away the batch goes to
-the fsync'd spool and is replayed when it is back, exactly once.
+``discarded``. A writer greenlet attaches in batches through the outbox (ivr_app/outbox): when
+PostgreSQL is away the batch waits in its fsync'd journal with the call's other writes and is
+replayed after them, in order, exactly once.
 """
 
 from __future__ import annotations
@@ -22,31 +23,33 @@ from typing import Any
 
 import gevent
 import gevent.queue
-import psycopg
-from psycopg_pool import PoolTimeout
 
+from ivr_app import outbox as outbox_mod
 from ivr_app.config import Config
-from ivr_app.db.recordings import RecordingMeta, attach_many
+from ivr_app.db.recordings import RecordingMeta
 from ivr_app.esl.call import Call
 from ivr_app.esl.events import Event
+from ivr_app.outbox import ops
+from ivr_app.outbox.outbox import JOURNALED, WRITTEN, Outbox
 from ivr_app.recording import files
 from ivr_app.recording.policy import Policy
-from ivr_app.recording.spool import Spool
 
 
 class RecordingService:
-    def __init__(self, config: Config, pool: Any, log: Any):
+    def __init__(self, config: Config, pool: Any, log: Any, outbox: Outbox | None = None):
         self.cfg = config.recording
         self.directory = config.path(self.cfg.directory)
         self.policy = Policy.from_config(self.cfg)
         self.pool = pool
         self.log = log.bind(component="recording")
-        self.spool = Spool(config.path(self.cfg.spool_dir))
+        self._own_prober: Any = None
+        if outbox is None:  # on its own (tests, benchmarks): an outbox of its own
+            outbox, self._own_prober = outbox_mod.start(config, pool, log)
+        self.outbox = outbox
         self._queue: gevent.queue.Queue[RecordingMeta] = gevent.queue.Queue()
         self._writer: gevent.Greenlet | None = None
-        self._replayer: gevent.Greenlet | None = None
-        self.attached = 0
-        self.spooled = 0
+        self.attached = 0  # in PostgreSQL at once
+        self.spooled = 0  # journaled by the outbox (replayed when PostgreSQL is back)
         self.control: Any = None
         self.active: dict[str, str] = {}  # call uuid -> path being recorded
         self.masked: set[str] = set()
@@ -63,14 +66,14 @@ class RecordingService:
             control.on("RECORD_STOP", self.on_record_stop)
             control.on("DTMF", self.on_dtmf)
         self._writer = gevent.spawn(self._write_loop)
-        self._replayer = gevent.spawn(self._replay_loop)
         return self
 
     def stop(self) -> None:
         self.flush(timeout=5)
-        for g in (self._writer, self._replayer):
-            if g is not None:
-                g.kill(timeout=2)
+        if self._writer is not None:
+            self._writer.kill(timeout=2)
+        if self._own_prober is not None:
+            self._own_prober.stop()
 
     def flush(self, timeout: float) -> None:
         deadline = gevent.Timeout(timeout, False)
@@ -238,41 +241,22 @@ class RecordingService:
         return presses if isinstance(presses, list) else []
 
     def attach(self, metas: Sequence[RecordingMeta]) -> None:
-        """Into PostgreSQL now, or into the spool: never lost. Runs in the writer greenlet."""
-        try:
-            if self.pool is None:
-                raise PoolTimeout("no database pool")
-            with self.pool.connection(timeout=2.0) as conn:
-                attach_many(conn, metas)
+        """Into PostgreSQL now, or into the outbox's journal: never lost. Runs in the writer
+        greenlet."""
+        done = self.outbox.submit(ops.RecordingsAttached(metas=[m.as_dict() for m in metas]),
+                                  self.log)
+        if done.status == WRITTEN:
             self.attached += len(metas)
-        except (psycopg.Error, PoolTimeout) as exc:
-            self.spool.append(metas)
+        elif done.status == JOURNALED:
             self.spooled += len(metas)
-            self.log.warning("database unavailable: recordings spooled", count=len(metas),
-                             error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            self.log.warning("database unavailable: recordings journaled", count=len(metas))
 
     def _write_loop(self) -> None:
         while True:
             batch = [self._queue.get()]
             while len(batch) < 500 and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            self.attach(batch)
-
-    def replay_spool(self) -> int:
-        if self.pool is None:
-            return 0
-        with self.pool.connection(timeout=2.0) as conn:
-            return self.spool.replay(lambda metas: attach_many(conn, metas))
-
-    def _replay_loop(self) -> None:
-        while True:
-            gevent.sleep(1.0)
-            if not self.spool.file.exists():
-                continue
             try:
-                n = self.replay_spool()
-                if n:
-                    self.attached += n
-                    self.log.info("spooled recordings attached", count=n)
-            except (psycopg.Error, PoolTimeout):
-                continue  # still away; the entries stay in the spool
+                self.attach(batch)
+            except Exception:  # the writer must outlive any one batch
+                self.log.exception("recordings not attached", count=len(batch))

@@ -40,6 +40,17 @@ def uuid_exists(fs: FakeSwitch, arg: str) -> str:
     return "true" if ch is not None and not ch.destroyed.is_set() else "false"
 
 
+@api("user_exists")
+def user_exists(fs: FakeSwitch, arg: str) -> str:
+    """mod_commands.c user_exists (_find_user with tf): ``true`` when the directory has the
+    user (``<key> <user> <domain>``; the simulator knows the ``id`` key), ``false`` for anything
+    else, missing arguments included; never -ERR, never a newline."""
+    words = fsstrings.separate(arg)
+    if len(words) < 3 or words[0] != "id":
+        return "false"
+    return "true" if words[1] in fs.directory.get(words[2], set()) else "false"
+
+
 @api("uuid_kill")
 def uuid_kill(fs: FakeSwitch, arg: str) -> str:
     uuid, _, cause = arg.partition(" ")

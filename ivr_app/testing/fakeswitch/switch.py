@@ -81,6 +81,8 @@ class FakeSwitch:
         self.reloadxml_hook: Callable[[], str] | None = None
         self.dialplan_dir: Path | None = None  # reloadxml re-reads it, like conf/dialplan
         self.registrations: dict[str, dict[str, str]] = {}
+        # the directory (conf/directory): domain -> user ids; the vanilla one has 1000-1019
+        self.directory: dict[str, set[str]] = {"127.0.0.1": {str(n) for n in range(1000, 1020)}}
         self.voicemail_dir = Path(tempfile.mkdtemp(prefix="fakeswitch-vm-"))
         # the global sound_prefix (vars.xml): say files (digits/...) resolve here
         from ivr_app.testing.fakeswitch.displace import make_say_sounds
