@@ -40,8 +40,9 @@ from ivr_app.outbox.replay import Prober
 from ivr_app.presence.oncall import OnCallTracker
 from ivr_app.presence.publish import PresenceListener
 from ivr_app.presence.voicemail import VoicemailService
-from ivr_app.prompts import PromptStore
+from ivr_app.prompts import PromptStore, says_numbers
 from ivr_app.queue.callbacks import CallbackDialer
+from ivr_app.queue.say import SayLanguages
 from ivr_app.queue.stats import QueueStatsPublisher
 from ivr_app.recording.service import RecordingService
 from ivr_app.screenpop import ScreenPop
@@ -71,6 +72,7 @@ class App:
         self.queue_stats: QueueStatsPublisher | None = None
         self.callbacks: CallbackDialer | None = None
         self.orphans: OrphanCalls | None = None
+        self.say: SayLanguages | None = None
         self.external_legs: collections.Counter[str] = collections.Counter()  # toll-fraud cap
         self.outbound: OutboundServer | None = None
         self.outbox: Outbox | None = None  # every write of a call's path (ivr_app/outbox)
@@ -107,6 +109,10 @@ class App:
                 liveness=cfg.esl.liveness_seconds)
             # before the first connection: rows a killed run left open are closed on it
             self.orphans = OrphanCalls(self.pool, cfg.node_name, self.log).attach(self.control)
+            # which of the menus' languages FreeSWITCH can say (asked at every connection)
+            self.say = SayLanguages(lambda: self.menus.languages if self.menus is not None
+                                    and says_numbers(self.menus) else (), self.log
+                                    ).attach(self.control)
             # rows of the dead run that waited in the journal are checked once they are in
             control = self.control
             self.outbox.on_drained.append(
@@ -145,7 +151,7 @@ class App:
                              on_call=self.on_call.busy if self.on_call else lambda _ext: False,
                              busy_extensions=self.on_call.busy_extensions if self.on_call
                              else list,
-                             external_legs=self.external_legs)
+                             external_legs=self.external_legs, say=self.say)
         if call.variable("ivr_app_entry") == "star":
             star.handle(call, ctx)
         else:

@@ -7,6 +7,11 @@ sox, to 16-bit mono WAV at 8 kHz (what a telephone call carries; FreeSWITCH resa
 wideband calls) and, beside it, at 16 kHz, cached by a hash of voice, text and rate so an
 unchanged prompt is not rendered again. ``check`` runs at start: a prompt that would be
 missing mid-call stops the service from starting instead.
+
+Numbers (a queue's position and expected minutes) are spoken by FreeSWITCH's say module for
+the caller's language; where FreeSWITCH has none (mod_say_ru is not loaded by a stock
+install), the numbers 0-99 rendered here in each language of the menus stand in
+(:meth:`PromptStore.number`), never English digits inside a Russian sentence.
 """
 
 from __future__ import annotations
@@ -24,6 +29,13 @@ from ivr_app.menus import MenuSet, Prompt
 
 RATES = (8000, 16000)
 VOICES = {"en": "en-us", "ru": "ru"}
+SAY_NUMBERS = range(100)  # rendered for the say fallback; larger numbers are not announced
+
+
+def says_numbers(menus: MenuSet) -> bool:
+    """Whether a queue of the menus announces a position or a wait (numbers)."""
+    return any(q.announce_every_seconds and (q.announce_position or q.announce_wait)
+               for q in menus.queues.values())
 
 
 class PromptBuildError(IvrAppError):
@@ -52,6 +64,15 @@ class PromptStore:
             return prompt.tone
         return str(self.sounds_dir / (prompt.file or ""))
 
+    def number(self, n: int, language: str) -> str | None:
+        """The rendered ``n`` in ``language`` (the say fallback), or None beyond SAY_NUMBERS."""
+        return str(self.rendered(str(n), language)) if n in SAY_NUMBERS else None
+
+    def _numbers(self, menus: MenuSet) -> list[tuple[str, str]]:
+        if not says_numbers(menus):
+            return []
+        return [(str(n), lang) for lang in menus.languages for n in SAY_NUMBERS]
+
     def check(self, menus: MenuSet) -> None:
         """Every prompt playable in every language, or ConfigError (one line each)."""
         problems = []
@@ -66,6 +87,10 @@ class PromptStore:
             elif p.file:
                 problems.append(f"{menus.source}: prompt {name}: {self.sounds_dir / p.file} "
                                 "does not exist")
+        for lang in sorted({lang for text, lang in self._numbers(menus)
+                            if not self.rendered(text, lang).is_file()}):
+            problems.append(f"{menus.source}: the queue announcements' numbers ({lang}) are "
+                            "not rendered yet: run `ivr-app prompts build`")
         if problems:
             raise ConfigError(problems)
 
@@ -81,6 +106,8 @@ class PromptStore:
                 continue
             for lang, text in p.text.items():
                 written += self._render(espeak, sox, text, lang, force)
+        for text, lang in self._numbers(menus):
+            written += self._render(espeak, sox, text, lang, force)
         return written
 
     def _render(self, espeak: str, sox: str, text: str, lang: str, force: bool) -> list[Path]:

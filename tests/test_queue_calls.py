@@ -17,6 +17,7 @@ import yaml
 from ivr_app import logs, yamlfile
 from ivr_app.db import directory
 from ivr_app.db import queues as qdb
+from ivr_app.prompts import SAY_NUMBERS
 from ivr_app.testing.fakeswitch.originate import NEVER_ANSWERS, FarEnd
 from ivr_app.testing.fakeswitch.switch import FakeSwitch
 from ivr_app.testing.waiting import wait_until
@@ -96,22 +97,33 @@ class Rig:
 
     def announcements(self, uuid: str) -> list[tuple[int, ...]]:
         """The numbers spoken in each announcement the caller heard, in order: (position,
-        minutes) or (position,) — read from the files displaced over the music."""
+        minutes) or (position,) — read from the files displaced over the music: the say
+        module's, or the numbers rendered in the caller's language where FreeSWITCH has no
+        say module for it (the simulator, like a stock FreeSWITCH, says English only)."""
+        prompts = self.apps[0].prompts
+        rendered = {prompts.number(n, lang): n for lang in self.apps[0].menus.languages
+                    for n in SAY_NUMBERS}
         out = []
         for d in list(self.fs.displaced):
             if d.uuid != uuid:
                 continue
-            out.append(tuple(spoken_numbers(d.path)))
+            out.append(tuple(spoken_numbers(d.path, rendered)))
         return out
 
 
-def spoken_numbers(path: str) -> list[int]:
-    """file_string://...!digits/20.wav!digits/1.wav!... -> [21, ...]: runs of say files."""
+def spoken_numbers(path: str, rendered: dict | None = None) -> list[int]:
+    """file_string://...!digits/20.wav!digits/1.wav!... -> [21, ...]: runs of say files;
+    a rendered number (``rendered``: its file -> the number) is one number of its own."""
     numbers: list[int] = []
     run: list[int] = []
     for part in [*path[len("file_string://"):].split("!"), ""]:
         m = re.search(r"digits/(\d+|hundred)\.wav$", part)
-        if m:
+        if rendered and part in rendered:
+            if run:
+                numbers.append(sum(run))
+                run = []
+            numbers.append(rendered[part])
+        elif m:
             run.append(100 if m.group(1) == "hundred" else int(m.group(1)))
         elif run:
             numbers.append(sum(run))

@@ -20,6 +20,7 @@ from ivr_app.menus import MenuSet
 from ivr_app.outbox.ops import Op
 from ivr_app.outbox.outbox import WRITTEN, Outbox, Submitted
 from ivr_app.prompts import PromptStore
+from ivr_app.queue.say import SayLanguages
 from ivr_app.recording.service import RecordingService
 from ivr_app.screenpop import ScreenPop
 
@@ -49,6 +50,7 @@ class HandlerContext:
     busy_extensions: Callable[[], list[str]] = lambda: []  # all extensions on a call now
     # external legs per employee in use by this node's calls (the toll-fraud cap)
     external_legs: collections.Counter[str] = field(default_factory=collections.Counter)
+    say: SayLanguages | None = None  # the languages FreeSWITCH can say (queue/say.py)
 
     def prompt(self, name: str, language: str) -> str:
         """The file or tone to play for the named prompt, in the caller's language."""

@@ -37,6 +37,7 @@ from ivr_app.outbox import ops
 from ivr_app.presence.model import Action as PresenceAction
 from ivr_app.presence.model import Decision
 from ivr_app.queue.order import expected_wait_minutes
+from ivr_app.queue.say import number_files as say_number
 from ivr_app.queue.spec import Exit, QueueSpec
 
 ANSWERED = None  # what QueueWait.run returns when an agent took the call
@@ -210,16 +211,18 @@ class QueueWait:
             return
         minutes = None
         files: list[str] = []
-        if spec.announce_position:
-            files += self.prompt_files("queue_position") + self.say(pos)
+        said = self.say(pos) if spec.announce_position else []
+        if said:  # a number that cannot be spoken leaves its sentence out
+            files += self.prompt_files("queue_position") + said
         if spec.announce_wait:
             agents, handle = self.ctx.db("queue expected wait", lambda c: (
                 qdb.staffed_agents(c, spec.skills),
                 qdb.average_handle_seconds(c, spec.name, spec.handle_seconds)),
                 (0, float(spec.handle_seconds)), self.log)
             minutes = expected_wait_minutes(pos, agents, handle)
-            if minutes is not None:
-                files += self.prompt_files("queue_wait") + self.say(minutes) + \
+            said = self.say(minutes) if minutes is not None else []
+            if said:
+                files += self.prompt_files("queue_wait") + said + \
                     self.prompt_files("queue_minutes")
         if spec.keys:
             files += self.prompt_files("queue_options")
@@ -244,17 +247,9 @@ class QueueWait:
         return [self.ctx.prompt(name, self.flow.language)]
 
     def say(self, number: int) -> list[str]:
-        """The number as FreeSWITCH's say module speaks it (say_string), as files."""
-        language = self.flow.language
-        try:
-            files = self.call.say_string(str(number), language=language)
-        except CommandFailed:
-            language = "en"  # no say module for the caller's language: English digits
-            files = self.call.say_string(str(number), language=language)
-        directory = self.ctx.config.queue.say_dir(language)
-        if directory:
-            files = [f if f.startswith("/") else f"{directory.rstrip('/')}/{f}" for f in files]
-        return files
+        """The number in the caller's language, as files: FreeSWITCH's say module's, or the
+        rendered number where it has none (ivr_app/queue/say.py); [] if neither can."""
+        return say_number(self.call, self.ctx, self.flow.language, number, self.log)
 
     # -- keys and time -------------------------------------------------------------------------
 

@@ -162,10 +162,28 @@ def say_string(fs: FakeSwitch, arg: str) -> str:
     if len(words) not in (5, 6):
         return usage
     _module, _, ext = words[0].partition(".")
+    lang, _, lang_ext = words[1].partition(".")
     text = words[-1]
+    if lang not in fs.say_modules:
+        # switch_ivr_say_string picks the say interface by the language (argv[1]), not by the
+        # module word; none loaded ("Invalid SAY Interface" in the log): the usage line
+        return usage
     if words[2] != "number" or not text.isdigit():
         return usage  # the simulator speaks numbers only
-    return "file_string://" + "!".join(displace.say_files(text, ext or "wav"))
+    return "file_string://" + "!".join(displace.say_files(text, ext or lang_ext or "wav"))
+
+
+@api("module_exists")
+def module_exists(fs: FakeSwitch, arg: str) -> str:
+    """``true`` / ``false``, no newline (mod_commands.c). Only the say modules vary here."""
+    from ivr_app.testing.fakeswitch import displace
+
+    name = arg.strip()
+    if not name:
+        return ""
+    if name.startswith("mod_say_"):
+        return "true" if name[len("mod_say_"):] in fs.say_modules else "false"
+    return "true" if name in displace.LOADED_MODULES else "false"
 
 
 @api("uuid_transfer")
@@ -215,6 +233,9 @@ def uuid_bridge(fs: FakeSwitch, arg: str) -> str:
 def show(fs: FakeSwitch, arg: str) -> str:
     if arg.strip() == "channels as json":
         return fs.channels_json()
+    if arg.strip() == "say":
+        rows = [f"say,{lang},mod_say_{lang}" for lang in sorted(fs.say_modules)]
+        return "type,name,ikey\n" + "".join(r + "\n" for r in rows) + f"\n{len(rows)} total.\n"
     if arg.strip().startswith("application"):
         from ivr_app.testing.fakeswitch.apps import APPS
 

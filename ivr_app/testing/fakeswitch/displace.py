@@ -10,7 +10,10 @@ in ``FakeSwitch.faults`` so a test can prove a flow never lets it happen.
 
 ``say_string <module>[.<ext>] <lang> <type> <method> [<gender>] <text>`` answers the files
 mod_say would play, as ``file_string://a!b``, relative to the sounds directory (numbers only,
-pronounced, the English way; enough for queue positions and minutes).
+pronounced, the English way; enough for queue positions and minutes), for the languages whose
+say module is loaded (``FakeSwitch.say_modules``, ``en`` as in a stock modules.conf.xml); any
+other answers ``-ERR Usage: ...`` as FreeSWITCH 1.10.12 does (switch_ivr.c,
+``switch_ivr_say_string``: the interface is chosen by the language argument).
 """
 
 from __future__ import annotations
@@ -23,6 +26,12 @@ import gevent
 
 from ivr_app.testing.fakeswitch import media
 from ivr_app.testing.fakeswitch.channel import Channel
+
+# modules a stock FreeSWITCH 1.10 has loaded that the simulator stands in for (module_exists)
+LOADED_MODULES = frozenset({
+    "mod_commands", "mod_dptools", "mod_event_socket", "mod_sofia", "mod_loopback",
+    "mod_dialplan_xml", "mod_voicemail", "mod_local_stream", "mod_tone_stream",
+    "mod_sndfile", "mod_native_file"})
 
 SAY_WORDS = [str(n) for n in range(20)] + [str(n) for n in range(20, 100, 10)] + \
     ["hundred", "thousand"]

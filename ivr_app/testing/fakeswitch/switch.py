@@ -88,6 +88,9 @@ class FakeSwitch:
         from ivr_app.testing.fakeswitch.displace import make_say_sounds
         self.sound_prefix = make_say_sounds(Path(tempfile.gettempdir()) / "fakeswitch-sounds")
         self.globals["sound_prefix"] = str(self.sound_prefix)
+        # the say modules loaded (languages): a stock modules.conf.xml loads mod_say_en only;
+        # say_string for any other language answers -ERR Usage (displace.py)
+        self.say_modules: set[str] = {"en"}
         self.displaced: list[Any] = []  # every uuid_displace (displace.Displaced)
         # what a real caller would have suffered (an announcement over a bridged call ...)
         self.faults: list[str] = []
