@@ -27,6 +27,8 @@ from ivr_app import outbox as outbox_mod
 from ivr_app.db import migrations
 from ivr_app.db import presence as presence_db
 from ivr_app.db.pool import connect, make_pool
+from ivr_app.dialplan import site
+from ivr_app.digitmap import DialableExtensions, DigitMap
 from ivr_app.errors import ConfigError, IvrAppError
 from ivr_app.esl.call import Call
 from ivr_app.esl.control import ControlConnection
@@ -34,6 +36,7 @@ from ivr_app.esl.outbound import OutboundServer
 from ivr_app.handlers import ivr, star
 from ivr_app.handlers.context import HandlerContext
 from ivr_app.menus import MenuSet
+from ivr_app.metrics import Metrics
 from ivr_app.orphans import OrphanCalls
 from ivr_app.outbox.outbox import Outbox
 from ivr_app.outbox.replay import Prober
@@ -77,6 +80,8 @@ class App:
         self.outbound: OutboundServer | None = None
         self.outbox: Outbox | None = None  # every write of a call's path (ivr_app/outbox)
         self.prober: Prober | None = None
+        self.metrics = Metrics()
+        self.dialable: DialableExtensions | None = None
         self._stop = gevent.event.Event()
         self.reloads = 0
         self.clock = lambda: dt.datetime.now(dt.UTC)  # business hours read it; tests set it
@@ -97,6 +102,10 @@ class App:
         self.pool.open(wait=False)
         self.outbox, self.prober = outbox_mod.start(cfg, self.pool, self.log)
         gevent.spawn(self._check_schema)
+        if cfg.metrics.listen:
+            self.metrics.serve(cfg.metrics.listen, self.log)
+        self.dialable = DialableExtensions(self.pool, self._site_extensions(cfg),
+                                           self.log).start()
         if telephony:
             self.control = ControlConnection(
                 cfg.esl.host, cfg.esl.port, cfg.esl.password, self.log,
@@ -151,7 +160,9 @@ class App:
                              on_call=self.on_call.busy if self.on_call else lambda _ext: False,
                              busy_extensions=self.on_call.busy_extensions if self.on_call
                              else list,
-                             external_legs=self.external_legs, say=self.say)
+                             external_legs=self.external_legs, say=self.say,
+                             digit_map=self.dialable or DigitMap,
+                             observe_key_wait=self.metrics.observe_key_wait)
         if call.variable("ivr_app_entry") == "star":
             star.handle(call, ctx)
         else:
@@ -172,6 +183,16 @@ class App:
                 except Exception as exc:  # noqa: BLE001 - a lamp must never break a call
                     self.log.warning("state for the lamp unavailable", error=str(exc))
         gevent.spawn(self.presence.publish, extension, state)
+
+    def _site_extensions(self, cfg: config_mod.Config) -> tuple[str, ...]:
+        """The site's extensions (dialplan.site), for the menus' digit map; the employees'
+        come from PostgreSQL, so a site file this node cannot read only costs a warning."""
+        try:
+            return site.load(cfg.path(cfg.dialplan.site)).extensions
+        except ConfigError as exc:
+            self.log.warning("site numbers not read: the digit map knows the employees' "
+                             "extensions only", problem=exc.problems[0])
+            return ()
 
     def _check_schema(self) -> None:
         assert self.pool is not None
@@ -208,6 +229,9 @@ class App:
                          if getattr(new, s) != getattr(self.config, s)]
         self.config = new
         self.menus, self.prompts = new_menus, new_prompts  # new calls get the new menus
+        if self.dialable is not None:
+            self.dialable.site_extensions = self._site_extensions(new)
+            gevent.spawn(self.dialable.refresh)
         logs.configure(new.logging.level, new.logging.format)
         self.log.info("config reloaded", config=new.source,
                       needs_restart=needs_restart or None)
@@ -253,6 +277,9 @@ class App:
             self.callbacks.stop()  # a callback being dialled goes on in FreeSWITCH
         if self.control is not None:
             self.control.stop()
+        if self.dialable is not None:
+            self.dialable.stop()
+        self.metrics.stop()
         if self.pool is not None:
             self.pool.close(timeout=5)
         self.log.info("stopped")

@@ -178,6 +178,14 @@ class ServiceConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    listen: str = setting(
+        "", Str(allow_empty=True, pattern=r"(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}",
+                message="must be host:port, e.g. 127.0.0.1:9464"),
+        "where /metrics (the Prometheus format) is served (empty: off)")
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: str = setting("info", Str(choices=("debug", "info", "warning", "error")))
     format: str = setting(
@@ -366,6 +374,7 @@ class DialplanConfig:
 class Config:
     service: ServiceConfig = section(ServiceConfig)
     logging: LoggingConfig = section(LoggingConfig)
+    metrics: MetricsConfig = section(MetricsConfig)
     esl: EslConfig = section(EslConfig)
     outbound: OutboundConfig = section(OutboundConfig)
     database: DatabaseConfig = section(DatabaseConfig)

@@ -16,6 +16,7 @@ from gevent.pywsgi import WSGIServer
 from ivr_app import config, logs
 from ivr_app.app import App
 from ivr_app.db import directory
+from ivr_app.testing.fakeswitch import fsstrings
 from ivr_app.testing.fakeswitch.switch import FakeSwitch
 from ivr_app.testing.waiting import wait_until
 
@@ -142,9 +143,17 @@ def at_menu(fs, ch, n=1):
                timeout=10, what=f"key prompt #{n}")
 
 
+def is_more_digits(data: str) -> bool:
+    """A play_and_get_digits that reads the rest of an entry (prompt "silence",
+    handlers/menu_entry.py), not a menu's prompt."""
+    words = fsstrings.separate(data)
+    return len(words) > 5 and words[5] == "silence"
+
+
 @pytest.fixture(autouse=True)
 def count_prompts(request):
-    """Count play_and_get_digits runs per call, from the simulator's events."""
+    """Count the key prompts (play_and_get_digits runs with a prompt) per call, from the
+    simulator's events."""
     if "ivr" not in request.fixturenames:
         yield
         return
@@ -153,7 +162,8 @@ def count_prompts(request):
 
     def watch(name, headers):
         h = dict(headers)
-        if name == "CHANNEL_EXECUTE" and h.get("Application") == "play_and_get_digits":
+        if name == "CHANNEL_EXECUTE" and h.get("Application") == "play_and_get_digits" \
+                and not is_more_digits(h.get("Application-Data", "")):
             _pagd_count[h["Unique-ID"]] = _pagd_count.get(h["Unique-ID"], 0) + 1
 
     fs.observers.append(watch)

@@ -27,3 +27,8 @@ def find_by_extension(conn: psycopg.Connection, extension: str) -> EmployeeRef |
     if row is None:
         return None
     return EmployeeRef(row[0], row[1], row[2], row[3] or f"user/{row[1]}")
+
+
+def all_extensions(conn: psycopg.Connection) -> list[str]:
+    """Every employee's extension (the menus' digit map: which keys may begin one)."""
+    return [r[0] for r in conn.execute("SELECT extension FROM employees ORDER BY extension")]

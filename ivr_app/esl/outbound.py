@@ -85,6 +85,11 @@ class OutboundServer:
         try:
             fmt = "" if self.event_format == "plain" else f" {self.event_format}"
             call.conn.command(f"myevents{fmt}", timeout=self.command_timeout)
+            # myevents' fixed list (mod_event_socket.c) has no PLAYBACK_START: the caller's
+            # wait after a menu key ends there (handlers/menu_entry.KeyWait); an `event`
+            # after myevents keeps the filter to this channel
+            call.conn.command(f"event {self.event_format} PLAYBACK_START",
+                              timeout=self.command_timeout)
             call.conn.command("linger", timeout=self.command_timeout)
             call.load_exact_caller_id()
             self.handler(call)

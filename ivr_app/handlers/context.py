@@ -16,6 +16,7 @@ from psycopg_pool import ConnectionPool
 
 from ivr_app.config import Config
 from ivr_app.db.pool import run_or
+from ivr_app.digitmap import DigitMap
 from ivr_app.menus import MenuSet
 from ivr_app.outbox.ops import Op
 from ivr_app.outbox.outbox import WRITTEN, Outbox, Submitted
@@ -51,6 +52,11 @@ class HandlerContext:
     # external legs per employee in use by this node's calls (the toll-fraud cap)
     external_legs: collections.Counter[str] = field(default_factory=collections.Counter)
     say: SayLanguages | None = None  # the languages FreeSWITCH can say (queue/say.py)
+    # which menu keys may begin an extension (digitmap.DialableExtensions; the default,
+    # an unread directory, lets every digit wait for more)
+    digit_map: Callable[[], DigitMap] = DigitMap
+    # the caller's wait after a menu key: (menu, waited, seconds) -> a metric
+    observe_key_wait: Callable[[str, bool, float], None] = lambda _m, _w, _s: None
 
     def prompt(self, name: str, language: str) -> str:
         """The file or tone to play for the named prompt, in the caller's language."""

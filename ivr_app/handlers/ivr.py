@@ -27,8 +27,9 @@ from ivr_app.esl.call import BridgeOutcome, Call
 from ivr_app.esl.dialstring import DialString
 from ivr_app.esl.errors import CallEnded, CommandFailed, CommandTimeout
 from ivr_app.esl.quoting import app_args, caller_number, display_name, file_string
-from ivr_app.handlers import records
+from ivr_app.handlers import menu_entry, records
 from ivr_app.handlers.context import CONFIRM_TONE, HandlerContext
+from ivr_app.handlers.menu_entry import MAX_DIGITS, KeyWait
 from ivr_app.handlers.queue import QueueWait
 from ivr_app.menus import EXTENSION, Action, Menu
 from ivr_app.outbox import ops
@@ -41,7 +42,6 @@ from ivr_app.presence.tollfraud import NumberGuard, NumberRefused
 from ivr_app.queue.spec import QueueSpec
 from ivr_app.screenpop import Offer
 
-MAX_DIGITS = 8  # the longest extension; bounds what a caller can type
 VALID_KEYS = re.compile(r"^[0-9*#]{1,8}$")  # what a menu accepts
 
 
@@ -61,9 +61,13 @@ class IvrFlow:
     employee: EmployeeRef | None = None
     employee_answered: bool = False
     queues_tried: list[str] = field(default_factory=list)
-    queue_spec: QueueSpec | None = None  # the queue the caller waits in (its caller_id)
     customer_unknown: bool = False  # the lookup could not be made (PostgreSQL away)
     employee_extension: str | None = None  # who the call was meant for, by extension
+    queue_spec: QueueSpec | None = None  # the queue the caller waits in (its caller_id)
+    key_wait: KeyWait = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key_wait = KeyWait(self.call, self.ctx.observe_key_wait)
 
     @property
     def log(self) -> Any:
@@ -176,17 +180,11 @@ class IvrFlow:
     def choose(self, menu: Menu, lead_in: list[str | None]) -> Action:
         """Prompt, collect keys, retry on nothing or nonsense; the chosen action, or
         on_failure after max_tries. Keys pressed during the greeting or a retry's prompt
-        count (type-ahead)."""
+        count (type-ahead); a key that cannot begin an extension acts at once (menu_entry)."""
         for _ in range(menu.max_tries):
-            digits = self.call.play_and_get_digits(
-                self.menu_prompt(lead_in, menu.prompt),
-                invalid="silence_stream://100", min_digits=1,
-                max_digits=MAX_DIGITS if menu.direct_dial else 1, tries=1,
-                timeout_ms=menu.timeout_ms,
-                terminators="#" if menu.direct_dial else "none",
-                digit_timeout_ms=menu.inter_digit_ms,
-                # all 16 DTMF keys come back, so A-D reach the invalid prompt (not "no input")
-                regex=rf"^[0-9A-Da-d*#]{{1,{MAX_DIGITS}}}$")
+            entry = menu_entry.collect(self.call, menu, self.menu_prompt(lead_in, menu.prompt),
+                                       self.ctx.digit_map())
+            digits = entry.digits
             if digits is None and self.call.ended:  # a hangup is not a try without input
                 raise CallEnded(self.call.uuid, self.call.hangup_cause)
             self.keys.append({"menu": menu.name, "digits": digits or ""})
@@ -194,14 +192,16 @@ class IvrFlow:
                 self.log.info("no input", menu=menu.name)
                 lead_in = [menu.timeout_prompt]
                 continue
+            action: Action | None = None
             if not VALID_KEYS.match(digits):
-                self.log.info("invalid entry", menu=menu.name, digits=digits)
-                lead_in = [menu.invalid_prompt]
-                continue
-            if len(digits) == 1 and digits in menu.options:
-                return menu.options[digits]
-            if menu.direct_dial and EXTENSION.match(digits) and self.employee_exists(digits):
-                return Action("transfer", digits)
+                pass
+            elif len(digits) == 1 and digits in menu.options:
+                action = menu.options[digits]
+            elif menu.direct_dial and EXTENSION.match(digits) and self.employee_exists(digits):
+                action = Action("transfer", digits)
+            self.key_wait.entered(menu, entry, action.action if action else "invalid")
+            if action is not None:
+                return action
             self.log.info("invalid entry", menu=menu.name, digits=digits)
             lead_in = [menu.invalid_prompt]
         for name in lead_in:  # the last try's invalid / timeout prompt, before on_failure

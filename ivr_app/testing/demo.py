@@ -41,6 +41,7 @@ import psycopg  # noqa: E402
 
 from ivr_app import logs, menus  # noqa: E402
 from ivr_app.prompts import PromptStore  # noqa: E402
+from ivr_app.testing.fakeswitch import fsstrings  # noqa: E402
 from ivr_app.testing.fakeswitch.channel import Channel  # noqa: E402
 from ivr_app.testing.fakeswitch.originate import FarEnd  # noqa: E402
 from ivr_app.testing.fakeswitch.switch import FakeSwitch  # noqa: E402
@@ -326,8 +327,9 @@ def keys_at_menu(fs: FakeSwitch, ch: Channel, keys: list[str | None]) -> None:
     def count(name: str, headers: list[tuple[str, str]]) -> None:
         h = dict(headers)
         if name == "CHANNEL_EXECUTE" and h.get("Unique-ID") == ch.uuid and \
-                h.get("Application") == "play_and_get_digits":
-            runs.append(h["Application-UUID"])
+                h.get("Application") == "play_and_get_digits" and \
+                fsstrings.separate(h.get("Application-Data", ""))[5:6] != ["silence"]:
+            runs.append(h["Application-UUID"])  # a menu's prompt, not the rest of an entry
 
     fs.observers.append(count)
     try:

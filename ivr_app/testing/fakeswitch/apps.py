@@ -109,7 +109,15 @@ def play(ch: Channel, path: str, *, dtmf_stops: bool = False,
         ch.switch.played.append((ch.uuid, part))
         for observe in ch.switch.play_observers:
             observe(ch, part)
+    # switch_ivr_play_file fires PLAYBACK_START / _STOP once per file it opens (file_string://
+    # is one file: mod_dptools' file interface); Playback-File-Type only for the two streams
+    kind = [("Playback-File-Type", t) for t in ("local_stream", "tone_stream")
+            if path.lower().startswith(t + ":")]
+    ch.fire("PLAYBACK_START", post=[*kind, ("Playback-File-Path", path)])
     why = _play_eating_digits(ch, seconds) if eats_digits else ch.wait(seconds, dtmf=dtmf_stops)
+    if ch.ready:
+        ch.fire("PLAYBACK_STOP", post=[*kind, ("Playback-File-Path", path),
+                                       ("Playback-Status", "done" if why == "done" else "break")])
     played = seconds if why == "done" else 0.0
     samples = int(played * 8000) if played != media.FOREVER else 0
     ch.vars.update({"playback_last_offset_pos": str(samples),
@@ -222,7 +230,7 @@ def play_and_get_digits(ch: Channel, data: str) -> None:
 def _read(ch: Channel, min_d: int, max_d: int, prompt: str, timeout_ms: int, terminators: str,
           digit_timeout_ms: int) -> tuple[str, str]:
     ch.vars.pop("read_terminator_used", None)
-    if prompt:
+    if prompt and prompt.lower() != "silence":  # switch_ivr_read plays nothing for "silence"
         play(ch, prompt, dtmf_stops=True)
     digits = ""
     first = True

@@ -52,8 +52,8 @@ CALLING = {
     "CHANNEL_ORIGINATE": ("switch_core_session.c", "switch_core_session_outgoing_channel", 738),
     "CHANNEL_OUTGOING": ("switch_core_session.c", "switch_core_session_outgoing_channel", 746),
     "DTMF": ("switch_channel.c", "switch_channel_dequeue_dtmf", 677),
-    "PLAYBACK_START": ("switch_ivr_play_say.c", "switch_ivr_play_file", 1655),
-    "PLAYBACK_STOP": ("switch_ivr_play_say.c", "switch_ivr_play_file", 2049),
+    "PLAYBACK_START": ("switch_ivr_play_say.c", "switch_ivr_play_file", 1646),
+    "PLAYBACK_STOP": ("switch_ivr_play_say.c", "switch_ivr_play_file", 2020),
     "RECORD_START": ("switch_ivr_async.c", "record_callback", 1199),
     "RECORD_STOP": ("switch_ivr_async.c", "record_callback", 1325),
 }
