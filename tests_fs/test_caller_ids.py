@@ -5,28 +5,13 @@ number is no E.164 reaches the desk with it as sent, never 0000000000."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
-from tests_fs.sip import FarEnd, Proc, wait_for
+from tests_fs.sip import FarEnd, received, wait_for
 from tests_fs.test_ivr import DID, call_through
 
 IVAN = "+79031234567"
 DID_CALLER_ID = "+74951112200"  # tests_fs/site.yaml
-
-
-def received(proc: Proc, method: str) -> list[tuple[dt.datetime, str]]:
-    """The ``method`` requests SIPp logged as received (-trace_msg): (when, whole message)."""
-    out = []
-    for block in ("\n" + proc.messages()).split("\n" + "-" * 47 + " ")[1:]:
-        stamp, _, rest = block.partition("\n")
-        if "message received" not in rest.split("\n", 1)[0]:
-            continue
-        message = rest.split("\n", 1)[1].lstrip("\n")
-        if message.startswith(f"{method} "):
-            when = dt.datetime.strptime(stamp.strip()[:26], "%Y-%m-%d %H:%M:%S.%f")
-            out.append((when, message))
-    return out
 
 
 def from_of(message: str) -> tuple[str, str]:
