@@ -369,12 +369,15 @@ def test_two_nodes_200_callers_no_double_offer(rig_factory, db):
     rows = db.execute("""SELECT status, offers, node FROM queue_entries""").fetchall()
     assert len(rows) == 200
     assert {r[0] for r in rows} == {"answered"}
-    assert {r[1] for r in rows} == {1}  # nobody offered twice
+    # one offer each, or two where an agent who came free was added to a ringing offer
+    # (tests/queue/test_head_keeps_its_place.py); never more
+    assert {r[1] for r in rows} <= {1, 2}
     assert {r[2] for r in rows} == {"node0", "node1"}
     assert overlaps == []
     assert len(bridged) == 200  # the watcher saw every conversation (it can see an overlap)
+    # spread over the agents (an agent whose ring an added agent's answer cut serves fewer)
     per_agent = db.execute("""SELECT count(DISTINCT agent_id) FROM queue_entries""").fetchone()
-    assert per_agent == (20,)
+    assert per_agent is not None and per_agent[0] >= 15
     assert time.monotonic() - started < 120
 
 

@@ -24,13 +24,13 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from ivr_app.queue.figures import Entry
-
 # an entry whose node has not looked for an agent for this long is treated as gone
 STALE_SECONDS = 15
 # an agent whose presence rules did not ring for a caller is skipped this long (so the same
 # caller is not offered to them on every look)
 REFUSED_PAUSE_SECONDS = 5
+# how many agents may be added to an offer that still rings (see claim)
+ADDED_AGENTS = 1
 LIVE = ("waiting", "offered")
 
 _AVAILABLE_STATE = """COALESCE(CASE WHEN p.until IS NOT NULL AND p.until <= now()
@@ -65,7 +65,7 @@ _FREE_AGENTS = ("""
       AND """ + _HAS_SKILLS)
 
 
-def _q(text: str) -> sql.Composed:
+def queue_sql(text: str) -> sql.Composed:
     """A query with the shared fragments above filled in (constants; values stay bound)."""
     return sql.SQL(text).format(rank=sql.SQL(_RANK), has_skills=sql.SQL(_HAS_SKILLS),
                                 available=sql.SQL(_AVAILABLE_STATE),
@@ -95,7 +95,7 @@ def enter(conn: psycopg.Connection, queue: str, skills: Mapping[str, int], *, ca
     team = False
     if manager_extension:
         t = conn.execute(
-            _q("""SELECT 1 FROM agents a JOIN employees e ON e.id = a.employee_id
+            queue_sql("""SELECT 1 FROM agents a JOIN employees e ON e.id = a.employee_id
                 WHERE e.extension = %(ext)s AND {has_skills}"""),
             {"ext": manager_extension, "skills": Jsonb(dict(skills))}).fetchone()
         team = t is not None
@@ -103,7 +103,8 @@ def enter(conn: psycopg.Connection, queue: str, skills: Mapping[str, int], *, ca
         # one entrant at a time per queue, so max_length holds across nodes; kept to the
         # count and the insert (a burst of callers queues here)
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('ivr_app_queue:' || %s))", (queue,))
-        row = conn.execute(_q("""SELECT count(*) FROM queue_entries WHERE queue = %(queue)s
+        row = conn.execute(queue_sql("""SELECT count(*) FROM queue_entries
+                                 WHERE queue = %(queue)s
                                  AND status = ANY(%(live)s) AND {alive}"""),
                            {"queue": queue, "live": list(LIVE), "stale": STALE_SECONDS}
                            ).fetchone()
@@ -128,7 +129,7 @@ def enter(conn: psycopg.Connection, queue: str, skills: Mapping[str, int], *, ca
 def position(conn: psycopg.Connection, queue: str, entry_id: int) -> tuple[int, int]:
     """(1-based position of the entry among the live callers, how many are live)."""
     row = conn.execute(
-        _q("""WITH live AS (
+        queue_sql("""WITH live AS (
                 SELECT id, row_number() OVER (ORDER BY {rank}) AS pos
                 FROM queue_entries
                 WHERE queue = %(queue)s AND status = ANY(%(live)s) AND {alive})
@@ -139,7 +140,7 @@ def position(conn: psycopg.Connection, queue: str, entry_id: int) -> tuple[int, 
 
 
 def claim(conn: psycopg.Connection, queue: str, entry_id: int, skills: Mapping[str, int],
-          busy_extensions: Sequence[str] = ()) -> Offer | None:
+          busy_extensions: Sequence[str] = (), *, added: bool = False) -> Offer | None:
     """If an agent is free for this caller, offer the call to the longest-idle one.
 
     Free: an agent with every skill of the queue at its level, presence ``available`` (or a
@@ -150,41 +151,75 @@ def claim(conn: psycopg.Connection, queue: str, entry_id: int, skills: Mapping[s
     caller never overtakes those ahead; F callers at the front are served in one dispatch
     round rather than one per round). The agent's row is locked FOR UPDATE SKIP LOCKED, so
     two callers deciding at once (on any nodes) take two different agents, or one of them
-    none. The longest idle goes to the first in line; ties: the higher skill level."""
+    none. The longest idle goes to the first in line; ties: the higher skill level.
+
+    A caller whose offer still rings keeps their place: they count as ahead of those behind
+    until their offer holds ADDED_AGENTS + 1 agents. ``added``: this caller's offer rings
+    (one agent so far), someone waits behind, and another agent may be added to the offer
+    (ivr_app/handlers/queue_added.py): the same rule picks that agent, and the entry stays
+    ``offered`` to the first."""
     with conn.transaction():
-        me = conn.execute("""SELECT status = 'waiting', seen_at < now() - interval '3 seconds'
-                             FROM queue_entries WHERE id = %s""", (entry_id,)).fetchone()
-        if me is None or not me[0]:
+        me = conn.execute("""SELECT status, seen_at < now() - interval '3 seconds',
+                                    (SELECT count(*) FROM agents WHERE entry_id = q.id)
+                             FROM queue_entries q WHERE id = %s
+                             FOR UPDATE OF q""", (entry_id,)).fetchone()
+        # (the entry's row locked: an answer or a release of its offer written meanwhile
+        # waits for this claim, or this claim sees it)
+        if me is None:
+            return None
+        if added:
+            if me[0] != "offered" or me[2] > ADDED_AGENTS or not _someone_behind(conn, entry_id):
+                return None
+        elif me[0] != "waiting":
             return None
         if me[1]:  # this node is alive and the caller still waiting (see STALE_SECONDS)
             conn.execute("UPDATE queue_entries SET seen_at = now() WHERE id = %s", (entry_id,))
-        return _offer(conn, entry_id, skills, busy_extensions)
+        return offer_agent(conn, entry_id, skills, busy_extensions, added=added)
 
 
-def _offer(conn: psycopg.Connection, entry_id: int, skills: Mapping[str, int],
-           busy_extensions: Sequence[str]) -> Offer | None:
+def _someone_behind(conn: psycopg.Connection, entry_id: int) -> bool:
+    """A caller waits behind this one. With nobody behind, an agent who comes free can wait
+    for the offer's end (nobody could overtake), and the longest-idle rule holds: one agent
+    rings at a time."""
+    row = conn.execute(queue_sql(
+        """SELECT EXISTS (
+               SELECT 1 FROM queue_entries q JOIN queue_entries m ON m.id = %(me)s
+               WHERE q.queue = m.queue AND q.status = 'waiting' AND q.id <> m.id AND {q_alive}
+                 AND (NOT q.vip, NOT q.team, q.entered_at, q.id)
+                     > (NOT m.vip, NOT m.team, m.entered_at, m.id))"""),
+        {"me": entry_id, "stale": STALE_SECONDS}).fetchone()
+    return bool(row and row[0])
+
+
+def offer_agent(conn: psycopg.Connection, entry_id: int, skills: Mapping[str, int],
+                busy_extensions: Sequence[str], *, added: bool = False) -> Offer | None:
     """Inside claim's transaction: the agent for this entry, if it is among the first F."""
     params = {"me": entry_id, "busy": list(busy_extensions), "skills": Jsonb(dict(skills)),
               "stale": STALE_SECONDS}
-    row = conn.execute(_q("SELECT count(*) {free_agents}"), params).fetchone()
+    row = conn.execute(queue_sql("SELECT count(*) {free_agents}"), params).fetchone()
     free = int(row[0]) if row else 0
     if free == 0:
         return None
     # callers ahead of this one (bounded by how many agents are free: the usual case, far
     # back in a busy queue, stops at the first `free` rows)
-    row = conn.execute(_q(
+    row = conn.execute(queue_sql(
         """SELECT count(*) FROM (
                SELECT 1 FROM queue_entries q JOIN queue_entries m ON m.id = %(me)s
-               WHERE q.queue = m.queue AND q.status = 'waiting' AND q.id <> m.id AND {q_alive}
+               WHERE q.queue = m.queue AND q.id <> m.id AND {q_alive}
+                 AND (q.status = 'waiting'
+                      OR (q.status = 'offered' AND q.callback_id IS NULL
+                          AND (SELECT count(*) FROM agents h WHERE h.entry_id = q.id)
+                              <= %(added)s))
                  AND (NOT q.vip, NOT q.team, q.entered_at, q.id)
                      < (NOT m.vip, NOT m.team, m.entered_at, m.id)
-               LIMIT %(free)s) ahead"""), {**params, "free": free}).fetchone()
+               LIMIT %(free)s) ahead"""),
+        {**params, "free": free, "added": ADDED_AGENTS}).fetchone()
     ahead = int(row[0]) if row else free
     if ahead >= free:
         return None
     # the k-th caller in line takes the k-th longest-idle agent, so the head gets the longest
     # idle even when the callers behind it happen to look first
-    agent = conn.execute(_q("""SELECT a.employee_id, e.extension, e.name {free_agents}
+    agent = conn.execute(queue_sql("""SELECT a.employee_id, e.extension, e.name {free_agents}
             ORDER BY a.idle_since,
                      (SELECT COALESCE(sum(s.level), 0) FROM agent_skills s
                       WHERE s.employee_id = a.employee_id
@@ -196,9 +231,11 @@ def _offer(conn: psycopg.Connection, entry_id: int, skills: Mapping[str, int],
         return None
     conn.execute("UPDATE agents SET entry_id = %s, entry_state = 'offered' "
                  "WHERE employee_id = %s", (entry_id, agent[0]))
-    conn.execute("""UPDATE queue_entries SET status = 'offered', agent_id = %s,
+    # an added agent rings beside the first: the entry stays the first's offer
+    conn.execute("""UPDATE queue_entries SET status = 'offered',
+                    agent_id = CASE WHEN %s THEN agent_id ELSE %s END,
                     offers = offers + 1, seen_at = now() WHERE id = %s""",
-                 (agent[0], entry_id))
+                 (added, agent[0], entry_id))
     return Offer(entry_id, agent[0], agent[1], agent[2])
 
 
@@ -209,31 +246,41 @@ def touch(conn: psycopg.Connection, entry_id: int) -> None:
 
 # ``at`` of the writes below: when it happened (a write replayed after an outage keeps the
 # call's own time, ivr_app/outbox); None: now.
-_AT = "COALESCE(%s::timestamptz, now())"
+AT = "COALESCE(%s::timestamptz, now())"
 
 
 def release(conn: psycopg.Connection, offer: Offer, pause_s: int,
             at: str | dt.datetime | None = None) -> None:
-    """The agent did not take the offer: the caller waits again (in their old place), the
-    agent is skipped for ``pause_s``."""
+    """The agent did not take the offer: the agent is skipped for ``pause_s``, and the caller
+    waits again (in their old place) unless another agent's phones still ring for them (an
+    added agent: the entry is then theirs)."""
     with conn.transaction():
         conn.execute(f"""UPDATE agents SET entry_id = NULL, entry_state = NULL,
-                        ready_after = {_AT} + make_interval(secs => %s)
+                        ready_after = {AT} + make_interval(secs => %s)
                         WHERE employee_id = %s AND entry_id = %s""",  # noqa: S608 - constant
                      (at, pause_s, offer.agent_id, offer.entry_id))
-        conn.execute("""UPDATE queue_entries SET status = 'waiting', agent_id = NULL,
-                        seen_at = now() WHERE id = %s AND status = 'offered'""",
-                     (offer.entry_id,))
+        conn.execute("""UPDATE queue_entries q SET
+                        status = CASE WHEN o.other IS NULL THEN 'waiting' ELSE 'offered' END,
+                        agent_id = o.other, seen_at = now()
+                        FROM (SELECT (SELECT employee_id FROM agents WHERE entry_id = %s
+                                      LIMIT 1) AS other) o
+                        WHERE q.id = %s AND q.status = 'offered'""",
+                     (offer.entry_id, offer.entry_id))
 
 
 def answered(conn: psycopg.Connection, offer: Offer, at: str | dt.datetime | None = None) -> None:
+    """The offered agent took the call; another agent whose phones rang for it too is free
+    again at once (their ring was cut, not ignored: no pause)."""
     with conn.transaction():
+        conn.execute("""UPDATE agents SET entry_id = NULL, entry_state = NULL
+                        WHERE entry_id = %s AND employee_id <> %s AND entry_state = 'offered'""",
+                     (offer.entry_id, offer.agent_id))
         conn.execute("UPDATE agents SET entry_state = 'talking' WHERE employee_id = %s "
                      "AND entry_id = %s", (offer.agent_id, offer.entry_id))
-        conn.execute("""UPDATE queue_entries SET status = 'answered',
+        conn.execute("""UPDATE queue_entries SET status = 'answered', agent_id = %s,
                         answered_at = COALESCE(%s::timestamptz, now()),
                         left_at = COALESCE(%s::timestamptz, now()) WHERE id = %s""",
-                     (at, at, offer.entry_id))
+                     (offer.agent_id, at, at, offer.entry_id))
 
 
 def finished(conn: psycopg.Connection, offer: Offer, wrap_up_s: int,
@@ -241,11 +288,11 @@ def finished(conn: psycopg.Connection, offer: Offer, wrap_up_s: int,
     """The conversation is over: the agent wraps up, then is idle (and last in line)."""
     with conn.transaction():
         conn.execute(f"""UPDATE agents SET entry_id = NULL, entry_state = NULL,
-                        ready_after = {_AT} + make_interval(secs => %s),
-                        idle_since = {_AT} + make_interval(secs => %s)
+                        ready_after = {AT} + make_interval(secs => %s),
+                        idle_since = {AT} + make_interval(secs => %s)
                         WHERE employee_id = %s AND entry_id = %s""",  # noqa: S608 - constant
                      (at, wrap_up_s, at, wrap_up_s, offer.agent_id, offer.entry_id))
-        conn.execute(f"UPDATE queue_entries SET ended_at = {_AT} WHERE id = %s",  # noqa: S608
+        conn.execute(f"UPDATE queue_entries SET ended_at = {AT} WHERE id = %s",  # noqa: S608
                      (at, offer.entry_id))
 
 
@@ -257,8 +304,8 @@ def leave(conn: psycopg.Connection, entry_id: int, status: str, reason: str | No
     with conn.transaction():
         conn.execute("""UPDATE agents SET entry_id = NULL, entry_state = NULL
                         WHERE entry_id = %s AND entry_state = 'offered'""", (entry_id,))
-        conn.execute(f"""UPDATE queue_entries SET status = %s, reason = %s, left_at = {_AT},
-                        ended_at = {_AT}, agent_id = CASE WHEN status = 'offered' THEN NULL
+        conn.execute(f"""UPDATE queue_entries SET status = %s, reason = %s, left_at = {AT},
+                        ended_at = {AT}, agent_id = CASE WHEN status = 'offered' THEN NULL
                                                           ELSE agent_id END
                         WHERE id = %s AND status = ANY(%s)""",  # noqa: S608 - constant
                      (status, reason, at, at, entry_id, list(LIVE)))
@@ -277,7 +324,7 @@ def unavailable(conn: psycopg.Connection, queue: str, *, call_uuid: str, node: s
            VALUES (%s, %s, %s, %s,
                    COALESCE(%s, (SELECT customer_id FROM customer_phone_numbers
                                  WHERE number = %s)),
-                   %s, false, {_AT}, 0, 'overflow', 'queue unavailable', {_AT}, {_AT}, {_AT})
+                   %s, false, {AT}, 0, 'overflow', 'queue unavailable', {AT}, {AT}, {AT})
            ON CONFLICT (queue, call_uuid) DO NOTHING""",  # noqa: S608 - constant fragment
         (queue, call_uuid, node, caller_number, customer_id, caller_number, vip, at, at, at,
          at))
@@ -314,7 +361,8 @@ def staffed_agents(conn: psycopg.Connection, skills: Mapping[str, int]) -> int:
     """Agents who can serve the queue and are at work (available or busy on a call): the
     expected wait divides by them."""
     row = conn.execute(
-        _q("""SELECT count(*) FROM agents a LEFT JOIN presence p ON p.employee_id = a.employee_id
+        queue_sql("""SELECT count(*) FROM agents a
+            LEFT JOIN presence p ON p.employee_id = a.employee_id
             WHERE {available} IN ('available', 'on_call') AND {has_skills}"""),
         {"skills": Jsonb(dict(skills))}).fetchone()
     return int(row[0]) if row else 0
@@ -332,189 +380,3 @@ def average_handle_seconds(conn: psycopg.Connection, queue: str, default: float,
     if not row or row[0] < min_calls or row[1] is None:
         return default
     return float(row[1])
-
-
-def request_callback(conn: psycopg.Connection, queue: str, entry_id: int | None, number: str,
-                     customer_id: int | None, at: str | dt.datetime | None = None) -> int:
-    """Store the request and put it in the line where the caller was (``entry_id``: the entry
-    of the call that asked; None: at the back, as of ``at``). Returns the request's id."""
-    with conn.transaction():
-        row = conn.execute(
-            f"""INSERT INTO queue_callbacks (queue, entry_id, number, customer_id, requested_at)
-               VALUES (%s, %s, %s, %s, {_AT}) RETURNING id""",  # noqa: S608 - constant
-            (queue, entry_id, number, customer_id, at)).fetchone()
-        assert row is not None
-        conn.execute(
-            """INSERT INTO queue_entries (queue, call_uuid, node, caller_number, customer_id, vip,
-                                          team, entered_at, position_at_entry, callback_id)
-               SELECT %(queue)s, 'callback-' || %(cb)s, 'callback', %(number)s, %(customer)s,
-                      COALESCE(o.vip, false), COALESCE(o.team, false),
-                      COALESCE(o.entered_at, %(at)s::timestamptz, now()),
-                      COALESCE(o.position_at_entry, 0), %(cb)s
-               FROM (SELECT 1) one LEFT JOIN queue_entries o ON o.id = %(entry)s""",
-            {"queue": queue, "cb": row[0], "number": number, "customer": customer_id,
-             "entry": entry_id, "at": at})
-    return row[0]
-
-
-@dataclass(frozen=True)
-class CallbackOffer:
-    offer: Offer
-    callback_id: int
-    number: str
-    customer_id: int | None
-    attempts: int
-
-
-def claim_callback(conn: psycopg.Connection, queue: str, skills: Mapping[str, int],
-                   busy_extensions: Sequence[str] = ()) -> CallbackOffer | None:
-    """The first callback of the queue whose turn it is, with an agent for it. Any node may
-    dial a callback, so the entry itself is locked FOR UPDATE SKIP LOCKED here."""
-    with conn.transaction():
-        row = conn.execute(
-            """SELECT q.id, c.id, c.number, c.customer_id, c.attempts
-               FROM queue_entries q JOIN queue_callbacks c ON c.id = q.callback_id
-               WHERE q.queue = %s AND q.status = 'waiting'
-                 AND (q.not_before IS NULL OR q.not_before <= now())
-               ORDER BY q.vip DESC, q.team DESC, q.entered_at, q.id LIMIT 1
-               FOR UPDATE OF q SKIP LOCKED""", (queue,)).fetchone()
-        if row is None:
-            return None
-        offer = _offer(conn, row[0], skills, busy_extensions)
-        if offer is None:
-            return None
-    return CallbackOffer(offer, row[1], row[2], row[3], row[4])
-
-
-def callback_reached(conn: psycopg.Connection, cb: CallbackOffer) -> None:
-    """The agent answered and so did the customer: the request is done, by that agent."""
-    with conn.transaction():
-        answered(conn, cb.offer)
-        conn.execute("""UPDATE queue_callbacks SET done_at = now(), done_by = %s,
-                        attempts = attempts + 1, last_result = 'reached' WHERE id = %s""",
-                     (cb.offer.extension, cb.callback_id))
-
-
-def callback_not_reached(conn: psycopg.Connection, cb: CallbackOffer, result: str,
-                         retry_s: int, max_attempts: int) -> bool:
-    """The agent answered but the customer did not: try again in ``retry_s`` (the agent is
-    free at once), or give up after ``max_attempts``. True when it will be tried again."""
-    with conn.transaction():
-        row = conn.execute("""UPDATE queue_callbacks SET attempts = attempts + 1,
-                              last_result = %s WHERE id = %s RETURNING attempts""",
-                           (result, cb.callback_id)).fetchone()
-        again = bool(row and row[0] < max_attempts)
-        conn.execute("""UPDATE agents SET entry_id = NULL, entry_state = NULL
-                        WHERE employee_id = %s AND entry_id = %s""",
-                     (cb.offer.agent_id, cb.offer.entry_id))
-        if again:
-            conn.execute("""UPDATE queue_entries SET status = 'waiting', agent_id = NULL,
-                            not_before = now() + make_interval(secs => %s) WHERE id = %s""",
-                         (retry_s, cb.offer.entry_id))
-        else:
-            conn.execute("""UPDATE queue_entries SET status = 'overflow',
-                            reason = 'callback not reached: ' || %s, left_at = now(),
-                            ended_at = now(), agent_id = NULL WHERE id = %s""",
-                         (result, cb.offer.entry_id))
-            conn.execute("UPDATE queue_callbacks SET done_at = now(), done_by = 'gave up' "
-                         "WHERE id = %s", (cb.callback_id,))
-    return again
-
-
-@dataclass(frozen=True)
-class Callback:
-    id: int
-    queue: str
-    number: str
-    customer: str | None
-    requested_at: dt.datetime
-
-
-def open_callbacks(conn: psycopg.Connection, queue: str | None = None) -> list[Callback]:
-    rows = conn.execute(
-        """SELECT cb.id, cb.queue, cb.number, c.name, cb.requested_at
-           FROM queue_callbacks cb LEFT JOIN customers c ON c.id = cb.customer_id
-           WHERE cb.done_at IS NULL AND (%s::text IS NULL OR cb.queue = %s)
-           ORDER BY cb.requested_at""", (queue, queue)).fetchall()
-    return [Callback(*r) for r in rows]
-
-
-def callback_done(conn: psycopg.Connection, callback_id: int, by: str) -> bool:
-    """Someone called back by hand: the request is closed and leaves the line."""
-    with conn.transaction():
-        cur = conn.execute("UPDATE queue_callbacks SET done_at = now(), done_by = %s "
-                           "WHERE id = %s AND done_at IS NULL", (by, callback_id))
-        conn.execute("""UPDATE queue_entries SET status = 'overflow', left_at = now(),
-                        ended_at = now(), reason = 'callback done by ' || %s
-                        WHERE callback_id = %s AND status = 'waiting'""", (by, callback_id))
-    return cur.rowcount == 1
-
-
-# -- live figures and history ----------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Live:
-    queue: str
-    waiting: int
-    longest_wait_s: float
-    average_wait_s: float | None  # of today's callers who left the queue
-    service_level: float | None  # today, 0..1
-    answered: int  # today
-    abandoned: int  # today
-    agents_available: int
-    agents_busy: int  # offered, talking, or on another call
-    agents_wrap_up: int
-
-
-def live(conn: psycopg.Connection, queue: str, skills: Mapping[str, int],
-         threshold_s: float, busy_extensions: Sequence[str] = (),
-         since: dt.datetime | None = None) -> Live:
-    """The wallboard figures of one queue now (today: since local midnight unless ``since``)."""
-    from ivr_app.queue.figures import figures
-
-    since = since or dt.datetime.now().astimezone().replace(hour=0, minute=0, second=0,
-                                                            microsecond=0)
-    row = conn.execute(
-        _q("""SELECT count(*), COALESCE(max(extract(epoch FROM now() - entered_at)), 0)
-           FROM queue_entries WHERE queue = %(queue)s AND status = ANY(%(live)s) AND {alive}"""),
-        {"queue": queue, "live": list(LIVE), "stale": STALE_SECONDS}).fetchone()
-    assert row is not None
-    waiting, longest = int(row[0]), float(row[1])
-    today = entries(conn, since, dt.datetime.now(dt.UTC), queue)
-    f = figures(today, threshold_s)
-    left = [e for e in today if e.outcome != "waiting"]
-    avg_wait = sum(e.wait_s for e in left) / len(left) if left else None
-    agents = conn.execute(
-        _q("""SELECT
-              count(*) FILTER (WHERE a.entry_id IS NULL AND a.ready_after <= now()
-                               AND {available} = 'available'
-                               AND NOT (e.extension = ANY(%(busy)s))),
-              count(*) FILTER (WHERE a.entry_id IS NOT NULL
-                               OR (e.extension = ANY(%(busy)s))),
-              count(*) FILTER (WHERE a.entry_id IS NULL AND a.ready_after > now()
-                               AND NOT (e.extension = ANY(%(busy)s)))
-            FROM agents a JOIN employees e ON e.id = a.employee_id
-            LEFT JOIN presence p ON p.employee_id = a.employee_id
-            WHERE {has_skills}"""),
-        {"busy": list(busy_extensions), "skills": Jsonb(dict(skills))}).fetchone()
-    assert agents is not None
-    return Live(queue, waiting, longest, avg_wait, f.service_level, f.answered, f.abandoned,
-                int(agents[0]), int(agents[1]), int(agents[2]))
-
-
-def entries(conn: psycopg.Connection, start: dt.datetime, end: dt.datetime,
-            queue: str | None = None) -> list[Entry]:
-    """Every entry that came into the queue(s) in [start, end), as the report counts them."""
-    rows = conn.execute(
-        """SELECT q.queue, q.entered_at,
-                  CASE WHEN q.status IN ('waiting', 'offered') THEN 'waiting'
-                       ELSE q.status END,
-                  extract(epoch FROM COALESCE(q.answered_at, q.left_at, now()) - q.entered_at),
-                  e.extension || ' ' || e.name,
-                  COALESCE(extract(epoch FROM q.ended_at - q.answered_at), 0)
-           FROM queue_entries q LEFT JOIN employees e ON e.id = q.agent_id
-           WHERE q.entered_at >= %s AND q.entered_at < %s
-             AND (%s::text IS NULL OR q.queue = %s)
-           ORDER BY q.entered_at""", (start, end, queue, queue)).fetchall()
-    return [Entry(r[1], r[2], float(r[3]), r[4] if r[2] == "answered" else None,
-                  float(r[5]) if r[2] == "answered" else 0.0, queue=r[0]) for r in rows]

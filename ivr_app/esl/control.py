@@ -125,7 +125,20 @@ class ControlConnection:
         when a leg answers, bridge it to ``then_bridge``. Returns the answered leg's UUID;
         nobody answering raises CommandFailed with FreeSWITCH's cause (``-ERR NO_ANSWER``)."""
         target = quote(then_bridge.render(), Target.APP_ARG, "bridge target")
-        body = self.bgapi(f"originate {dial.render()} &bridge({target})", timeout=timeout)
+        return self._originate(dial, f"&bridge({target})", timeout)
+
+    def originate_intercept(self, dial: DialString, call_uuid: str, timeout: float) -> str:
+        """``originate <dial> &intercept(<call_uuid>)``: ring ``dial``, and when a leg answers,
+        take the call ``call_uuid`` over from whatever it is doing (a bridge still ringing
+        other phones: they stop) and bridge it to that leg. Returns the answered leg's UUID;
+        nobody answering raises CommandFailed (``-ERR NO_ANSWER``). With
+        ``intercept_unbridged_only=true`` among the dial's variables, a call already talking
+        to someone is left alone (the answered leg then hangs up)."""
+        target = quote(call_uuid, Target.UUID, "call to intercept")
+        return self._originate(dial, f"&intercept({target})", timeout)
+
+    def _originate(self, dial: DialString, then: str, timeout: float) -> str:
+        body = self.bgapi(f"originate {dial.render()} {then}", timeout=timeout)
         words = body.split()
         if len(words) < 2 or words[0] != "+OK":
             raise CommandFailed("originate", body.strip())

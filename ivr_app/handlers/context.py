@@ -17,6 +17,7 @@ from psycopg_pool import ConnectionPool
 from ivr_app.config import Config
 from ivr_app.db.pool import run_or
 from ivr_app.digitmap import DigitMap
+from ivr_app.esl.dialstring import DialString
 from ivr_app.menus import MenuSet
 from ivr_app.outbox.ops import Op
 from ivr_app.outbox.outbox import WRITTEN, Outbox, Submitted
@@ -57,6 +58,11 @@ class HandlerContext:
     digit_map: Callable[[], DigitMap] = DigitMap
     # the caller's wait after a menu key: (menu, waited, seconds) -> a metric
     observe_key_wait: Callable[[str, bool, float], None] = lambda _m, _w, _s: None
+    # the control connection's ``originate ... &intercept(<call>)`` (ControlConnection
+    # .originate_intercept): a queue adds an agent who came free to a ringing offer with it;
+    # None: no control connection, no added agents
+    originate_intercept: Callable[[DialString, str, float], str] | None = None
+    control_api: Callable[[str], str] | None = None  # ControlConnection.api (uuid_kill ...)
 
     def prompt(self, name: str, language: str) -> str:
         """The file or tone to play for the named prompt, in the caller's language."""

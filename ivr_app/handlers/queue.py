@@ -33,6 +33,7 @@ from ivr_app.esl.errors import CallEnded, CommandFailed
 from ivr_app.esl.events import Event
 from ivr_app.esl.quoting import file_string
 from ivr_app.handlers.context import HandlerContext
+from ivr_app.handlers.queue_added import INTERCEPT_SECONDS, AddedAgent
 from ivr_app.outbox import ops
 from ivr_app.presence.model import Action as PresenceAction
 from ivr_app.presence.model import Decision
@@ -65,6 +66,7 @@ class Flow(Protocol):
     def presence_decision(self, extension: str, employee: EmployeeRef | None,
                           on_call: bool | None = None) -> Decision: ...
     def dial_for(self, decision: Decision, extension: str) -> Any: ...
+    def caller_id_shown(self) -> dict[str, str]: ...
     def offer_screen_pop(self, extension: str) -> None: ...
 
 
@@ -299,46 +301,99 @@ class QueueWait:
         flow.offer_screen_pop(offer.extension)
         # the caller keeps hearing the queue's music while the agent's phones ring
         self.call.set("transfer_ringback", spec.music)
-        answered_at: list[float] = []
+        # an agent who comes free meanwhile rings too (queue_added.py): the head keeps its place
+        added = AddedAgent(self, offer, log)
+        won: list[qdb.Offer] = []  # who answered, from the caller's CHANNEL_BRIDGE
+        bridged = gevent.event.Event()
         marking: list[gevent.Greenlet] = []
 
-        def on_bridge(_event: Event) -> None:  # the agent answered: no longer waiting
-            if not answered_at:
-                answered_at.append(time.monotonic())
-                marking.append(gevent.spawn(self.ctx.write, ops.QueueAnswered.of(offer), log))
+        def on_bridge(event: Event) -> None:  # an agent answered: no longer waiting
+            if won:
+                return
+            by_added = added.offer is not None and \
+                event.get("Other-Leg-Unique-ID") in added.leg_uuids
+            won.append(added.offer if by_added and added.offer else offer)
+            bridged.set()
+            if not by_added:
+                added.cancel()
+            marking.append(gevent.spawn(self.ctx.write, ops.QueueAnswered.of(won[0]), log))
 
+        def on_unbridge(_event: Event) -> None:  # a conversation the intercept began is over
+            if won and won[0] is added.offer:
+                over.set()
+
+        over = gevent.event.Event()
         self.call.on("CHANNEL_BRIDGE", on_bridge)
+        self.call.on("CHANNEL_UNBRIDGE", on_unbridge)
         log.info("offering the call to an agent")
         # while the agent's phones ring the entry stays "offered": keep saying this node is
         # alive, or another node would close it as lost and free the agent mid-ring
         beating = gevent.event.Event()
         gevent.spawn(self.heartbeat, offer.entry_id, beating)
+        added.start()
+        released = False
         try:
             outcome = self.call.bridge(dial)
+            added.no_more()
+            # PICKED_OFF: the added agent answered, their intercept cut this bridge
+            rang_out = not outcome.answered and outcome.cause != "PICKED_OFF"
+            if not outcome.answered and added.offer is not None and \
+                    (not won or won[0] is added.offer):
+                if rang_out:  # the first agent's ring is over, the added one's may not be
+                    log.info("agent did not answer; the added agent's may", cause=outcome.cause,
+                             pause_s=spec.no_answer_pause_seconds)
+                    self.release(offer, spec.no_answer_pause_seconds)
+                    released = True
+                    if added.ringing:
+                        self.start_music()
+                self.conversation_with_added(added, bridged, over)
         except CallEnded:
+            added.cancel()
             gevent.joinall(marking)
-            if answered_at:  # the caller hung up during the conversation: it was answered
-                self.finish(offer, log)
+            if won:  # the caller hung up during the conversation: it was answered
+                self.finish(won[0], log)
                 raise
             self.release(offer, 0)  # the caller gave up while the agent's phones rang
             raise
         finally:
+            added.cancel()  # (only stops phones still ringing)
+            added.join(timeout=5.0)
             beating.set()  # never kill it: a greenlet killed inside a query spoils the
             # pooled connection it holds
             self.call.off("CHANNEL_BRIDGE", on_bridge)  # a later offer has its own
+            self.call.off("CHANNEL_UNBRIDGE", on_unbridge)
         gevent.joinall(marking)
-        if outcome.answered or answered_at:
-            if not answered_at:
-                self.ctx.write(ops.QueueAnswered.of(offer), log)
-            self.finish(offer, log)
-            flow.employee = employee
+        if outcome.answered and not won:
+            won.append(offer)
+            self.ctx.write(ops.QueueAnswered.of(offer), log)
+        if won:
+            self.finish(won[0], log)
+            flow.employee = added.employee() if won[0] is added.offer else employee
             flow.employee_answered = True
-            flow.outcome = f"{spec.name} answered by {offer.extension}"
+            flow.outcome = f"{spec.name} answered by {won[0].extension}"
             return True
-        log.info("agent did not answer", cause=outcome.cause,
-                 pause_s=spec.no_answer_pause_seconds)
-        self.release(offer, spec.no_answer_pause_seconds)
+        if not released:
+            pause = spec.no_answer_pause_seconds if rang_out else 0
+            log.info("agent did not answer", cause=outcome.cause, pause_s=pause)
+            self.release(offer, pause)
         return False
+
+    def conversation_with_added(self, added: AddedAgent, bridged: gevent.event.Event,
+                                over: gevent.event.Event) -> None:
+        """The added agent's phones may still ring (the caller hears the music again); once
+        they answer, FreeSWITCH's intercept has taken the caller out of the bridge (it
+        returned) and bridged them to the added agent: hold the flow until that conversation
+        is over, as a bridge would."""
+        added.answered.wait(self.spec.agent_ring_seconds + 35.0)
+        if added.answered.value is None or not bridged.wait(INTERCEPT_SECONDS):
+            if added.answered.value is not None:
+                self.log.warning("the added agent answered, the caller was not bridged")
+            self.stop_hold()  # the wait goes on, with its own music
+            return
+        self.music = None  # the intercept ended it
+        while not over.wait(5.0):
+            if self.call.ended:
+                raise CallEnded(self.call.uuid, self.call.hangup_cause)
 
     def heartbeat(self, entry_id: int, stop: gevent.event.Event) -> None:
         while not stop.wait(qdb.STALE_SECONDS / 3):

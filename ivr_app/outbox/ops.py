@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import psycopg
 
-from ivr_app.db import calls, interactions, queues, recordings, voicemails
+from ivr_app.db import calls, interactions, queue_callbacks, queues, recordings, voicemails
 from ivr_app.db.recordings import RecordingMeta
 
 
@@ -240,7 +240,7 @@ class CallbackRequested(Op):
     customer_id: int | None
 
     def apply(self, conn: psycopg.Connection) -> int:
-        return queues.request_callback(conn, self.queue, self.entry_id, self.number,
+        return queue_callbacks.request_callback(conn, self.queue, self.entry_id, self.number,
                                        self.customer_id, at=self.at)
 
 

@@ -27,6 +27,7 @@ from psycopg_pool import ConnectionPool
 from ivr_app.config import Config
 from ivr_app.db import customers, interactions
 from ivr_app.db import presence as presence_db
+from ivr_app.db import queue_callbacks as qcb
 from ivr_app.db import queues as qdb
 from ivr_app.db.pool import run_or
 from ivr_app.esl.dialstring import DialString, Leg
@@ -95,7 +96,7 @@ class CallbackDialer:
         started = 0
         for spec in self.queues().values():
             busy = self.busy_extensions()
-            while (cb := self._db("callback claim", lambda c, s=spec, b=busy: qdb.claim_callback(
+            while (cb := self._db("callback claim", lambda c, s=spec, b=busy: qcb.claim_callback(
                     c, s.name, s.skills, b), None)) is not None:
                 self.calls.append(gevent.spawn(self.dial, spec, cb))
                 started += 1
@@ -103,14 +104,14 @@ class CallbackDialer:
 
     # -- one callback ----------------------------------------------------------------------------
 
-    def dial(self, spec: QueueSpec, cb: qdb.CallbackOffer) -> None:
+    def dial(self, spec: QueueSpec, cb: qcb.CallbackOffer) -> None:
         log = self.log.bind(queue=spec.name, callback_id=cb.callback_id,
                             agent=cb.offer.extension)
         try:
             customer = self.customer_leg(cb.number, spec)
         except NumberRefused as exc:
             log.warning("callback number refused by the toll-fraud guard", reason=str(exc))
-            self._db("callback refused", lambda c: qdb.callback_not_reached(
+            self._db("callback refused", lambda c: qcb.callback_not_reached(
                 c, cb, "number refused", 0, 0), None)
             return
         agent = self.agent_dial(spec, cb)
@@ -136,7 +137,7 @@ class CallbackDialer:
         while not stop.wait(qdb.STALE_SECONDS / 3):
             self._db("callback heartbeat", lambda c: qdb.touch(c, entry_id), None)
 
-    def _call(self, spec: QueueSpec, cb: qdb.CallbackOffer, agent: DialString,
+    def _call(self, spec: QueueSpec, cb: qcb.CallbackOffer, agent: DialString,
               customer: DialString, events: gevent.queue.Queue[Event], log: Any) -> None:
         log.info("calling back: the agent first")
         try:
@@ -159,7 +160,7 @@ class CallbackDialer:
             if event.name == "CHANNEL_BRIDGE" and not reached:
                 reached = True
                 log.info("customer answered the callback")
-                self._db("callback reached", lambda c: qdb.callback_reached(c, cb), None)
+                self._db("callback reached", lambda c: qcb.callback_reached(c, cb), None)
             elif event.name == "CHANNEL_HANGUP_COMPLETE":
                 cause = event.get("variable_originate_disposition") or \
                     event.get("variable_last_bridge_hangup_cause") or \
@@ -175,7 +176,7 @@ class CallbackDialer:
                     cb.offer.agent_id), None)
             log.info("callback over")
             return
-        again = self._db("callback not reached", lambda c: qdb.callback_not_reached(
+        again = self._db("callback not reached", lambda c: qcb.callback_not_reached(
             c, cb, cause, spec.callback_retry_seconds, spec.callback_attempts), None)
         log.info("customer not reached", cause=cause, retry=again,
                  retry_in_s=spec.callback_retry_seconds if again else None)
@@ -199,7 +200,7 @@ class CallbackDialer:
                                                   **shown})
         return DialString.simultaneous([leg])
 
-    def agent_dial(self, spec: QueueSpec, cb: qdb.CallbackOffer) -> DialString | None:
+    def agent_dial(self, spec: QueueSpec, cb: qcb.CallbackOffer) -> DialString | None:
         """The agent's follow-me legs as their presence rules say, ring times capped at the
         queue's agent_ring_seconds; the agent sees the customer's number."""
         ext = cb.offer.extension

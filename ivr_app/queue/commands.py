@@ -65,7 +65,7 @@ def queue_group() -> None:
 def queue_stats(ctx: Context, only: str | None, watch: float | None, as_json: bool) -> None:
     """Waiting now, longest and average wait, today's service level, answered, abandoned, and
     agents available / busy / in wrap-up, per queue."""
-    from ivr_app.db import queues as qdb
+    from ivr_app.db import queue_stats as qstats
     from ivr_app.db.pool import connect
     from ivr_app.queue.stats import as_json as live_json
 
@@ -74,7 +74,7 @@ def queue_stats(ctx: Context, only: str | None, watch: float | None, as_json: bo
     while True:
         busy = _busy_extensions(ctx)
         with connect(ctx.config.database) as conn:
-            lives = [qdb.live(conn, q.name, q.skills, q.service_level_seconds, busy or [])
+            lives = [qstats.live(conn, q.name, q.skills, q.service_level_seconds, busy or [])
                      for q in queues.values()]
         if as_json:
             for live in lives:
@@ -102,11 +102,11 @@ def queue_stats(ctx: Context, only: str | None, watch: float | None, as_json: bo
 @fails_cleanly
 def queue_callbacks(ctx: Context, only: str | None) -> None:
     """Open callback requests, oldest first."""
-    from ivr_app.db import queues as qdb
+    from ivr_app.db import queue_callbacks as qcb
     from ivr_app.db.pool import connect
 
     with connect(ctx.config.database) as conn:
-        rows = qdb.open_callbacks(conn, only)
+        rows = qcb.open_callbacks(conn, only)
     click.echo(table(("id", "queue", "number", "customer", "requested"),
                      [(r.id, r.queue, r.number, r.customer or "",
                        f"{r.requested_at:%Y-%m-%d %H:%M}") for r in rows]))
@@ -121,12 +121,12 @@ def queue_callback_done(ctx: Context, callback_id: int, by: str | None) -> None:
     """Mark a callback request as done."""
     import getpass
 
-    from ivr_app.db import queues as qdb
+    from ivr_app.db import queue_callbacks as qcb
     from ivr_app.db.pool import connect
     from ivr_app.errors import NotFound
 
     with connect(ctx.config.database) as conn:
-        if not qdb.callback_done(conn, callback_id, by or getpass.getuser()):
+        if not qcb.callback_done(conn, callback_id, by or getpass.getuser()):
             raise NotFound(f"no open callback request {callback_id}")
     click.echo(f"callback {callback_id} done")
 
@@ -153,7 +153,7 @@ def report_queues(ctx: Context, start: dt.datetime, end: dt.datetime, only: str 
     answered, abandoned, overflowed, service level (answered within the queue's threshold /
     (offered - abandoned within it)), average speed of answer, longest wait, and per agent the
     calls answered and talk time."""
-    from ivr_app.db import queues as qdb
+    from ivr_app.db import queue_stats as qstats
     from ivr_app.db.pool import connect
     from ivr_app.errors import UsageError
 
@@ -162,7 +162,7 @@ def report_queues(ctx: Context, start: dt.datetime, end: dt.datetime, only: str 
         raise UsageError("--to must come after --from")
     queues = _queues(ctx, only)
     with connect(ctx.config.database) as conn:
-        rows = qdb.entries(conn, start, end, only)
+        rows = qstats.entries(conn, start, end, only)
     results: list[tuple[str, int, Figures]] = []
     names = sorted(set(queues) | {e.queue for e in rows if e.queue})
     for name in names:

@@ -21,6 +21,7 @@ from typing import Any
 import gevent
 import psycopg
 
+from ivr_app.db import queue_stats as qstats
 from ivr_app.db import queues as qdb
 from ivr_app.queue.spec import QueueSpec
 
@@ -28,7 +29,7 @@ SUBCLASS = "ivr_app::queue_stats"
 LOCK_KEY = 0x1F5A_0E01  # pg advisory lock: the queue_stats publisher
 
 
-def event_headers(live: qdb.Live) -> list[tuple[str, str]]:
+def event_headers(live: qstats.Live) -> list[tuple[str, str]]:
     def fmt(v: float | None, scale: float = 1.0) -> str:
         return "" if v is None else f"{v * scale:.1f}"
 
@@ -43,7 +44,7 @@ def event_headers(live: qdb.Live) -> list[tuple[str, str]]:
             ("Queue-Agents-Wrap-Up", str(live.agents_wrap_up))]
 
 
-def as_json(live: qdb.Live) -> str:
+def as_json(live: qstats.Live) -> str:
     return json.dumps(dataclasses.asdict(live), sort_keys=True)
 
 
@@ -106,7 +107,7 @@ class QueueStatsPublisher:
             if expired := qdb.expire_stale(self.conn, spec.name):
                 self.log.warning("queue entries of a vanished node cleaned up",
                                  queue=spec.name, entries=expired)
-            live = qdb.live(self.conn, spec.name, spec.skills, spec.service_level_seconds, busy)
+            live = qstats.live(self.conn, spec.name, spec.skills, spec.service_level_seconds, busy)
             self.control.sendevent("CUSTOM", event_headers(live), as_json(live))
             fired += 1
         self.published += fired

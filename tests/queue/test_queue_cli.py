@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from ivr_app import menus
 from ivr_app.cli import cli
 from ivr_app.db import directory
+from ivr_app.db import queue_callbacks as qcb
 from ivr_app.db import queues as qdb
 from ivr_app.queue.stats import QueueStatsPublisher
 from ivr_app.testing.waiting import wait_until
@@ -100,7 +101,7 @@ def test_stats_and_callbacks(db, database_url):
                   customer_id=None, vip=False, manager_extension=None, max_length=10)
     assert e is not None
     qdb.leave(db, e.entry_id, "overflow", "key 2: callback")  # the caller asks to be called
-    qdb.request_callback(db, "support", e.entry_id, "+442071234567", None)  # back: same place
+    qcb.request_callback(db, "support", e.entry_id, "+442071234567", None)  # back: same place
     code, out = run(database_url, "queue", "stats", "--queue", "support", "--json")
     assert code == 0, out
     live = json.loads(next(line for line in out.splitlines() if line.startswith("{")))

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import gevent
+
 from ivr_app.testing.fakeswitch import fsstrings, media, meta
 from ivr_app.testing.fakeswitch.channel import Channel, Hangup
 
@@ -280,6 +282,25 @@ def transfer(ch: Channel, data: str) -> None:
 @app("bridge")
 def bridge(ch: Channel, data: str) -> str | None:
     return ch.switch.originator.bridge(ch, data)
+
+
+@app("intercept")
+def intercept(ch: Channel, data: str) -> None:
+    """switch_ivr_intercept_session: take the call ``data`` (a UUID) over from what it does
+    (a bridge still ringing: those legs hang up PICKED_OFF, the bridge returns PICKED_OFF;
+    a playback: it ends) and bridge it to this channel, until one of them hangs up. With
+    intercept_unbridged_only=true a call that already talks is left alone."""
+    target = ch.switch.channel(data.strip())
+    if target is None or not target.ready:
+        ch.switch.log.info("fakeswitch: intercept: no uuid", uuid=data)
+        return
+    if ch.vars.get("intercept_unbridged_only") == "true" and target.other is not None:
+        return
+    ch.answer()
+    target.intercepted.set()
+    target.interrupt.set()  # CS_PARK with CF_TRANSFER: the running application ends
+    gevent.sleep(0.01)  # the originate notices, hangs its legs up, the bridge app returns
+    ch.switch.originator.join(target, ch, wait=True)
 
 
 @app("voicemail")

@@ -104,6 +104,7 @@ class Channel:
         self.heard_dtmf = ""  # keys its bridge peer sent to this channel's phone
         self.meta: Meta | None = None  # bind_meta_app (meta.py)
         self.interrupt = gevent.event.Event()  # uuid_break
+        self.intercepted = gevent.event.Event()  # another channel ran intercept on this one
         self.hungup = gevent.event.Event()
         self.destroyed = gevent.event.Event()
         self.exec_queue: gevent.queue.Queue[tuple[str, str, str | None]] = gevent.queue.Queue()

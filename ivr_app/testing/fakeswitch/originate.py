@@ -173,6 +173,8 @@ class Originator:
             winner, cause = self._group(gvars, group, caller, deadline, cancel, shared)
             if winner is not None:
                 return winner, "SUCCESS"
+            if caller is not None and caller.intercepted.is_set():
+                return None, "PICKED_OFF"
             if shared is not None and shared.ready():
                 return None, "LOSE_RACE"  # another enterprise group won
             if time.monotonic() >= deadline:
@@ -194,10 +196,10 @@ class Originator:
                 break
             waits = [won, cancel] + [g for g in legs if not g.ready()]
             if caller is not None:
-                waits.append(caller.hungup)
+                waits += [caller.hungup, caller.intercepted]
             gevent.wait(waits, count=1,
                         timeout=max(0.0, deadline - time.monotonic()) + 0.05)
-            if caller is not None and not caller.ready:
+            if caller is not None and (not caller.ready or caller.intercepted.is_set()):
                 cancel.set()
             if time.monotonic() > deadline and not won.ready():
                 cancel.set()
@@ -210,6 +212,8 @@ class Originator:
             return None, "LOSE_RACE"  # an enterprise group elsewhere won
         gevent.joinall(legs)
         causes = [g.value for g in legs if isinstance(g.value, str)]
+        if caller is not None and caller.intercepted.is_set():
+            return None, "PICKED_OFF"  # switch_ivr_originate: the caller was intercepted
         if time.monotonic() > deadline:
             return None, "NO_ANSWER"
         # FreeSWITCH reports the cause of the last leg to fail
@@ -252,7 +256,9 @@ class Originator:
             until = leg_deadline if answer_at is None else min(answer_at, leg_deadline)
             gevent.wait(stop, count=1, timeout=max(0.0, until - time.monotonic()))
             if cancel.is_set() or won.ready() or (caller is not None and not caller.ready):
-                if caller is not None and not caller.ready:
+                if caller is not None and caller.intercepted.is_set():
+                    cause = "PICKED_OFF"
+                elif caller is not None and not caller.ready:
                     cause = "ORIGINATOR_CANCEL"
                 elif not won.ready() and time.monotonic() >= deadline:
                     cause = "NO_ANSWER"  # originate_timeout ran out
