@@ -384,7 +384,10 @@ class QueueWait:
         they answer, FreeSWITCH's intercept has taken the caller out of the bridge (it
         returned) and bridged them to the added agent: hold the flow until that conversation
         is over, as a bridge would."""
-        added.answered.wait(self.spec.agent_ring_seconds + 35.0)
+        deadline = time.monotonic() + self.spec.agent_ring_seconds + 35.0
+        while not added.answered.wait(1.0) and time.monotonic() < deadline:
+            if self.call.ended:  # the caller gave up: the added agent's phones stop
+                raise CallEnded(self.call.uuid, self.call.hangup_cause)
         if added.answered.value is None or not bridged.wait(INTERCEPT_SECONDS):
             if added.answered.value is not None:
                 self.log.warning("the added agent answered, the caller was not bridged")
