@@ -37,6 +37,7 @@ bench: dev
 	$(PY) -m benchmarks.recording_bench
 	$(PY) -m benchmarks.followme_bench
 	$(PY) -m benchmarks.queue_bench
+	$(PY) -m benchmarks.menu_bench
 
 ## schema-dump: rewrite tests/fixtures/schema.sql from the migrations (after adding a migration)
 schema-dump: dev tools
