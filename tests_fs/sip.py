@@ -30,6 +30,16 @@ SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 PCAPS = Path("/usr/share/sip-tester")
 _ports = itertools.count(15100, 2)
 
+
+def rtp_port(sip_port: int) -> int:
+    """SIPp's RTP port for the scenario on SIP port ``sip_port``. SIPp binds that port and
+    the next three (RTCP, video), and scenarios' SIP ports are 2 apart: 4 apart here, and
+    above FreeSWITCH's own RTP range (switch.conf.xml rtp-start-port / rtp-end-port,
+    16384-32768). Before, p + 10000 let a caller's media port be one FreeSWITCH, or the
+    scenario 2 ports below, already held: SIPp stopped at once ("Unable to bind audio RTP
+    socket ... Address already in use") without sending its INVITE."""
+    return 40000 + 2 * (sip_port - 15100)
+
 SDP = """v=0
 o=sipp 1 1 IN IP4 [media_ip]
 s=-
@@ -214,7 +224,7 @@ class Sip:
                           '<label id="done"/>'])
         uas = self._run(f"phone-{user}-{port}", _scenario(f"phone-{user}", body),
                         ["-s", user, "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1",
-                         "-mp", str(port + 10000), "-m", str(calls), "-rtp_echo"], port)
+                         "-mp", str(rtp_port(port)), "-m", str(calls), "-rtp_echo"], port)
         self.register(user, port, 300)
         self.registered.append((user, port))
         return uas
@@ -238,7 +248,7 @@ class Sip:
                           '<recv request="ACK" next="done"/>', *blocks, '<label id="done"/>'])
         proc = self._run(f"pstn-{port}", _scenario("pstn", body),
                          ["-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1",
-                          "-mp", str(port + 10000), "-m", str(calls), "-rtp_echo"], port)
+                          "-mp", str(rtp_port(port)), "-m", str(calls), "-rtp_echo"], port)
         return proc
 
     def register(self, user: str, contact_port: int, expires: int) -> None:
@@ -358,7 +368,7 @@ class Sip:
         remote = self.external if profile == "external" else self.internal
         return self._run(f"call-{number}-{port}", _scenario("caller", body),
                          [remote, "-s", to, "-i", "127.0.0.1", "-p", str(port),
-                          "-mi", "127.0.0.1", "-mp", str(port + 10000), "-m", "1",
+                          "-mi", "127.0.0.1", "-mp", str(rtp_port(port)), "-m", "1",
                           "-timeout", str(int(max_seconds)), "-timeout_error",
                           *(["-au", auth_user, "-ap", self.password] if auth_user else [])],
                          port)

@@ -29,11 +29,11 @@ from ivr_app.db import queues as qdb
 from ivr_app.db.customers import CustomerCard
 from ivr_app.db.employees import EmployeeRef
 from ivr_app.esl.call import Call, Running
-from ivr_app.esl.errors import CallEnded, CommandFailed
+from ivr_app.esl.errors import CallEnded, CommandFailed, EslError
 from ivr_app.esl.events import Event
 from ivr_app.esl.quoting import file_string
 from ivr_app.handlers.context import HandlerContext
-from ivr_app.handlers.queue_added import INTERCEPT_SECONDS, AddedAgent
+from ivr_app.handlers.queue_added import AddedAgent
 from ivr_app.outbox import ops
 from ivr_app.presence.model import Action as PresenceAction
 from ivr_app.presence.model import Decision
@@ -303,8 +303,7 @@ class QueueWait:
         self.call.set("transfer_ringback", spec.music)
         # an agent who comes free meanwhile rings too (queue_added.py): the head keeps its place
         added = AddedAgent(self, offer, log)
-        won: list[qdb.Offer] = []  # who answered, from the caller's CHANNEL_BRIDGE
-        bridged = gevent.event.Event()
+        won: list[qdb.Offer] = []  # who answered
         marking: list[gevent.Greenlet] = []
 
         def on_bridge(event: Event) -> None:  # an agent answered: no longer waiting
@@ -313,18 +312,11 @@ class QueueWait:
             by_added = added.offer is not None and \
                 event.get("Other-Leg-Unique-ID") in added.leg_uuids
             won.append(added.offer if by_added and added.offer else offer)
-            bridged.set()
             if not by_added:
                 added.cancel()
             marking.append(gevent.spawn(self.ctx.write, ops.QueueAnswered.of(won[0]), log))
 
-        def on_unbridge(_event: Event) -> None:  # a conversation the intercept began is over
-            if won and won[0] is added.offer:
-                over.set()
-
-        over = gevent.event.Event()
         self.call.on("CHANNEL_BRIDGE", on_bridge)
-        self.call.on("CHANNEL_UNBRIDGE", on_unbridge)
         log.info("offering the call to an agent")
         # while the agent's phones ring the entry stays "offered": keep saying this node is
         # alive, or another node would close it as lost and free the agent mid-ring
@@ -346,7 +338,7 @@ class QueueWait:
                     released = True
                     if added.ringing:
                         self.start_music()
-                self.conversation_with_added(added, bridged, over)
+                self.conversation_with_added(added, won, log)
         except CallEnded:
             added.cancel()
             gevent.joinall(marking)
@@ -361,7 +353,6 @@ class QueueWait:
             beating.set()  # never kill it: a greenlet killed inside a query spoils the
             # pooled connection it holds
             self.call.off("CHANNEL_BRIDGE", on_bridge)  # a later offer has its own
-            self.call.off("CHANNEL_UNBRIDGE", on_unbridge)
         gevent.joinall(marking)
         if outcome.answered and not won:
             won.append(offer)
@@ -378,25 +369,33 @@ class QueueWait:
             self.release(offer, pause)
         return False
 
-    def conversation_with_added(self, added: AddedAgent, bridged: gevent.event.Event,
-                                over: gevent.event.Event) -> None:
-        """The added agent's phones may still ring (the caller hears the music again); once
-        they answer, FreeSWITCH's intercept has taken the caller out of the bridge (it
-        returned) and bridged them to the added agent: hold the flow until that conversation
-        is over, as a bridge would."""
+    def conversation_with_added(self, added: AddedAgent, won: list[qdb.Offer],
+                                log: Any) -> None:
+        """The added agent's phones may still ring (the caller hears the music again). Once
+        one answers, FreeSWITCH's intercept takes the caller out of the bridge (which returns
+        PICKED_OFF) and bridges them to that leg. The bridge's events go to the added leg (the
+        A leg of that bridge), not to this call's socket: so the answer is the added leg's
+        (+OK from originate), and the conversation lasts while that leg exists."""
         deadline = time.monotonic() + self.spec.agent_ring_seconds + 35.0
         while not added.answered.wait(1.0) and time.monotonic() < deadline:
             if self.call.ended:  # the caller gave up: the added agent's phones stop
                 raise CallEnded(self.call.uuid, self.call.hangup_cause)
-        if added.answered.value is None or not bridged.wait(INTERCEPT_SECONDS):
-            if added.answered.value is not None:
-                self.log.warning("the added agent answered, the caller was not bridged")
+        leg = added.answered.value
+        if leg is None or added.offer is None:
             self.stop_hold()  # the wait goes on, with its own music
             return
+        if not won:
+            won.append(added.offer)
+            self.ctx.write(ops.QueueAnswered.of(added.offer), log)
         self.music = None  # the intercept ended it
-        while not over.wait(5.0):
-            if self.call.ended:
-                raise CallEnded(self.call.uuid, self.call.hangup_cause)
+        api = self.ctx.control_api
+        while not self.call.ended:
+            gevent.sleep(2.0)
+            try:
+                if api is not None and "true" not in api(f"uuid_exists {leg}"):
+                    return  # the added agent hung up: the conversation is over
+            except EslError:
+                continue  # the control connection is away: ask again
 
     def heartbeat(self, entry_id: int, stop: gevent.event.Event) -> None:
         while not stop.wait(qdb.STALE_SECONDS / 3):

@@ -35,10 +35,6 @@ from ivr_app.presence.model import Action as PresenceAction
 if TYPE_CHECKING:
     from ivr_app.handlers.queue import QueueWait
 
-# after the added leg answered, the intercept bridges the caller within this (FreeSWITCH's
-# own work: a state change and a uuid_bridge)
-INTERCEPT_SECONDS = 5.0
-
 
 class AddedAgent:
     """One added agent at most per offer (qdb.ADDED_AGENTS)."""

@@ -300,7 +300,10 @@ def intercept(ch: Channel, data: str) -> None:
     target.intercepted.set()
     target.interrupt.set()  # CS_PARK with CF_TRANSFER: the running application ends
     gevent.sleep(0.01)  # the originate notices, hangs its legs up, the bridge app returns
-    ch.switch.originator.join(target, ch, wait=True)
+    # switch_ivr_uuid_bridge(this, target): this channel is the bridge's A leg, so
+    # CHANNEL_BRIDGE / UNBRIDGE carry its Unique-ID (the target's socket sees neither), and
+    # the target is hung up when this channel hangs up (seen on 1.10.12)
+    ch.switch.originator.join(ch, target, wait=True)
 
 
 @app("voicemail")
