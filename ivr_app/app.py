@@ -163,9 +163,7 @@ class App:
                              external_legs=self.external_legs, say=self.say,
                              digit_map=self.dialable or DigitMap,
                              observe_key_wait=self.metrics.observe_key_wait,
-                             originate_intercept=self.control.originate_intercept
-                             if self.control else None,
-                             control_api=self.control.api if self.control else None)
+                             control=self.control)
         if call.variable("ivr_app_entry") == "star":
             star.handle(call, ctx)
         else:

@@ -35,34 +35,32 @@ class LogReader:
             except ValueError:
                 self.lines.put({"event": "<not json>", "raw": line})
 
+    def _next(self, deadline: float, missing: str) -> dict:
+        """The next log record before ``deadline``; AssertionError naming ``missing`` after."""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {missing} log line; got:\n{''.join(self.raw)}")
+            try:
+                return self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+
     def wait_for_all(self, events: set[str], timeout: float = 15) -> set[str]:
         """Read on until every one of ``events`` has been logged, in any order."""
         seen: set[str] = set()
         deadline = time.monotonic() + timeout
         while seen != events:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {events - seen} log lines; got:\n{''.join(self.raw)}")
-            try:
-                rec = self.lines.get(timeout=left)
-            except queue.Empty:
-                continue
+            rec = self._next(deadline, repr(events - seen))
             if rec.get("event") in events:
                 seen.add(rec["event"])
         return seen
 
     def wait_for(self, event: str, timeout: float = 15) -> dict:
         deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {event!r} log line; got:\n{''.join(self.raw)}")
-            try:
-                rec = self.lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            if rec.get("event") == event:
-                return rec
+        while (rec := self._next(deadline, repr(event))).get("event") != event:
+            pass
+        return rec
 
 
 @pytest.fixture

@@ -137,6 +137,20 @@ class ControlConnection:
         target = quote(call_uuid, Target.UUID, "call to intercept")
         return self._originate(dial, f"&intercept({target})", timeout)
 
+    def kill(self, uuid: str, cause: str = "NORMAL_CLEARING") -> bool:
+        """``uuid_kill <uuid> <cause>``; False when the channel is already gone (FreeSWITCH's
+        ``-ERR No such channel!``), which is no error for whoever wanted it down."""
+        target = quote(uuid, Target.UUID, "channel to kill")
+        try:
+            self.api(f"uuid_kill {target} {quote(cause, Target.VAR_NAME, 'hangup cause')}")
+        except CommandFailed:
+            return False
+        return True
+
+    def exists(self, uuid: str) -> bool:
+        """``uuid_exists <uuid>``: is the channel still up?"""
+        return self.api(f"uuid_exists {quote(uuid, Target.UUID, 'channel')}").strip() == "true"
+
     def _originate(self, dial: DialString, then: str, timeout: float) -> str:
         body = self.bgapi(f"originate {dial.render()} {then}", timeout=timeout)
         words = body.split()

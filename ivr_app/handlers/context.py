@@ -9,7 +9,7 @@ import collections
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -32,6 +32,15 @@ T = TypeVar("T")
 # what a caller hears where an optional prompt is missing (see HandlerContext.prompt_or)
 CONFIRM_TONE = "tone_stream://%(200,100,880);loops=2"  # two short beeps: done
 ERROR_TONE = "tone_stream://%(500,500,480,620);loops=2"  # the reorder tone: not done
+
+
+class OtherLegs(Protocol):
+    """What a flow may do to legs other than its call's (ivr_app/esl/control.py; every
+    value goes through the quoting gate there)."""
+
+    def originate_intercept(self, dial: DialString, call_uuid: str, timeout: float) -> str: ...
+    def kill(self, uuid: str, cause: str = "NORMAL_CLEARING") -> bool: ...
+    def exists(self, uuid: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -58,11 +67,9 @@ class HandlerContext:
     digit_map: Callable[[], DigitMap] = DigitMap
     # the caller's wait after a menu key: (menu, waited, seconds) -> a metric
     observe_key_wait: Callable[[str, bool, float], None] = lambda _m, _w, _s: None
-    # the control connection's ``originate ... &intercept(<call>)`` (ControlConnection
-    # .originate_intercept): a queue adds an agent who came free to a ringing offer with it;
-    # None: no control connection, no added agents
-    originate_intercept: Callable[[DialString, str, float], str] | None = None
-    control_api: Callable[[str], str] | None = None  # ControlConnection.api (uuid_kill ...)
+    # FreeSWITCH's control connection, for the channels a call's flow starts beside its own
+    # (a queue's added agent, ivr_app/handlers/queue_added.py); None: no such channels
+    control: OtherLegs | None = None
 
     def prompt(self, name: str, language: str) -> str:
         """The file or tone to play for the named prompt, in the caller's language."""

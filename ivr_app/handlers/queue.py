@@ -306,15 +306,15 @@ class QueueWait:
         won: list[qdb.Offer] = []  # who answered
         marking: list[gevent.Greenlet] = []
 
-        def on_bridge(event: Event) -> None:  # an agent answered: no longer waiting
+        def on_bridge(_event: Event) -> None:  # the first agent answered our bridge
+            # (an added agent's answer never shows here: FreeSWITCH's intercept makes the
+            # added leg its bridge's A leg, whose events this call's socket does not get;
+            # conversation_with_added sees it)
             if won:
                 return
-            by_added = added.offer is not None and \
-                event.get("Other-Leg-Unique-ID") in added.leg_uuids
-            won.append(added.offer if by_added and added.offer else offer)
-            if not by_added:
-                added.cancel()
-            marking.append(gevent.spawn(self.ctx.write, ops.QueueAnswered.of(won[0]), log))
+            won.append(offer)
+            added.cancel()
+            marking.append(gevent.spawn(self.ctx.write, ops.QueueAnswered.of(offer), log))
 
         self.call.on("CHANNEL_BRIDGE", on_bridge)
         log.info("offering the call to an agent")
@@ -388,11 +388,12 @@ class QueueWait:
             won.append(added.offer)
             self.ctx.write(ops.QueueAnswered.of(added.offer), log)
         self.music = None  # the intercept ended it
-        api = self.ctx.control_api
+        control = self.ctx.control
+        assert control is not None  # (an added agent was rung through it)
         while not self.call.ended:
             gevent.sleep(2.0)
             try:
-                if api is not None and "true" not in api(f"uuid_exists {leg}"):
+                if not control.exists(leg):
                     return  # the added agent hung up: the conversation is over
             except EslError:
                 continue  # the control connection is away: ask again

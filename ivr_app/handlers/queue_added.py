@@ -51,7 +51,7 @@ class AddedAgent:
         self._greenlet: gevent.Greenlet | None = None
 
     def start(self) -> AddedAgent:
-        if self.ctx.originate_intercept is None:
+        if self.ctx.control is None:
             self.answered.set(None)
         else:
             self._greenlet = gevent.spawn(self._run)
@@ -74,10 +74,10 @@ class AddedAgent:
         """The call is taken (or gone): stop looking, and stop the added agent's phones."""
         self._searching = False
         self._cancelled.set()
-        if self.ringing and self.ctx.control_api is not None:
+        if self.ringing and self.ctx.control is not None:
             for leg in self.leg_uuids:
                 with contextlib.suppress(EslError):
-                    self.ctx.control_api(f"uuid_kill {leg} ORIGINATOR_CANCEL")
+                    self.ctx.control.kill(leg, "ORIGINATOR_CANCEL")
 
     def join(self, timeout: float) -> None:
         if self._greenlet is not None:
@@ -133,10 +133,11 @@ class AddedAgent:
         self.offer = offer
         flow.offer_screen_pop(offer.extension)
         log.info("an agent came free: ringing them too", first_agent=self.first.extension)
-        originate = self.ctx.originate_intercept
-        assert originate is not None
+        control = self.ctx.control
+        assert control is not None
         try:
-            leg = originate(dial, self.call.uuid, float(spec.agent_ring_seconds) + 30.0)
+            leg = control.originate_intercept(dial, self.call.uuid,
+                                              float(spec.agent_ring_seconds) + 30.0)
         except EslError as exc:  # -ERR NO_ANSWER / ORIGINATOR_CANCEL (cancelled) ...
             pause = 0 if self._cancelled.is_set() else spec.no_answer_pause_seconds
             log.info("added agent did not answer", result=str(exc), pause_s=pause)
@@ -148,8 +149,8 @@ class AddedAgent:
         return True
 
     def _for_intercept(self, dial: DialString) -> tuple[DialString, frozenset[str]]:
-        """The agent's legs for an originate from the API: each with a UUID of ours (the
-        caller's CHANNEL_BRIDGE then says who answered; a cancel kills exactly these), the
+        """The agent's legs for an originate from the API: each with a UUID of ours (a
+        cancel kills exactly these), the
         caller shown on internal phones (an API originate has no caller to copy; external
         legs keep their own company number), never taking a call that already talks."""
         uuids: list[str] = []

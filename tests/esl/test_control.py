@@ -109,3 +109,27 @@ def test_subscription_puts_custom_and_its_subclasses_last():
     assert subscription(["RECORD_STOP", "vm::maintenance", "CUSTOM", "DTMF", "HEARTBEAT"]) == \
         "DTMF HEARTBEAT RECORD_STOP CUSTOM vm::maintenance"
     assert subscription(["DTMF"]) == "DTMF"
+
+
+def test_kill_and_exists_go_through_the_quoting_gate(fs):
+    """The control connection's uuid_kill / uuid_exists for legs a flow started beside its own
+    call (a queue's added agent): a gone channel is False, not an error; a value that is no
+    UUID never reaches the wire."""
+    from ivr_app.esl.quoting import UnsafeValue
+    from ivr_app.testing.fakeswitch.originate import FarEnd
+
+    fs.originator.far_end("user/1001", FarEnd(answer_after=0, talk=None))
+    c = control(fs.esl_port)
+    try:
+        assert c.wait_connected(5)
+        leg = c.bgapi("originate user/1001 &park").split()[1]
+        assert c.exists(leg) is True
+        assert c.kill(leg, "ORIGINATOR_CANCEL") is True
+        wait_until(lambda: not c.exists(leg), timeout=5, what="the leg gone")
+        assert c.kill(leg) is False  # already gone: no error
+        with pytest.raises(UnsafeValue):
+            c.kill(f"{leg} NORMAL_CLEARING\n\nevent plain ALL")
+        with pytest.raises(UnsafeValue):
+            c.kill(leg, "NORMAL CLEARING")
+    finally:
+        c.stop()

@@ -29,16 +29,24 @@ def offered_to(db, uuid: str, extension: str) -> None:
                timeout=10, what=f"{uuid} offered to {extension}")
 
 
-def test_an_agent_who_comes_free_is_added_to_the_heads_ringing_offer(rig_factory, db):
-    rig = rig_factory()
+def head_ringing_at_2001(rig, db, second: FarEnd, head_number: str, behind_number: str):
+    """Every agent held but 2001, who never answers; the head is offered to 2001 and a
+    second caller waits behind. Returns (head, behind)."""
     hold_agents(db)
     rig.fs.originator.far_end("user/2001", NEVER_ANSWERS)
-    rig.fs.originator.far_end("user/2002", FarEnd(answer_after=1, talk=200))
+    rig.fs.originator.far_end("user/2002", second)
     free_agent(db, "2001")
-    head = rig.caller("support", "+15550100071")
+    head = rig.caller("support", head_number)
     offered_to(db, head.uuid, "2001")
-    behind = rig.caller("support", "+15550100072")
+    behind = rig.caller("support", behind_number)
     wait_until(lambda: entry(db, behind.uuid), timeout=10, what="the second caller queued")
+    return head, behind
+
+
+def test_an_agent_who_comes_free_is_added_to_the_heads_ringing_offer(rig_factory, db):
+    rig = rig_factory()
+    head, behind = head_ringing_at_2001(rig, db, FarEnd(answer_after=1, talk=200),
+                                        "+15550100071", "+15550100072")
     freed = time.monotonic()
     free_agent(db, "2002")  # while 2001's phone rings for the head
     wait_until(lambda: entry(db, head.uuid)[0] == "answered", timeout=10,
@@ -68,15 +76,9 @@ def test_an_agent_who_comes_free_is_added_to_the_heads_ringing_offer(rig_factory
 
 def test_the_added_agents_ring_goes_on_after_the_first_agents_ends(rig_factory, db):
     rig = rig_factory()
-    hold_agents(db)
-    rig.fs.originator.far_end("user/2001", NEVER_ANSWERS)
-    # answers 18 s into its ring: after 2001's 20 s ring, begun earlier, is over
-    rig.fs.originator.far_end("user/2002", FarEnd(answer_after=18, talk=4))
-    free_agent(db, "2001")
-    head = rig.caller("support", "+15550100073")
-    offered_to(db, head.uuid, "2001")
-    behind = rig.caller("support", "+15550100076")
-    wait_until(lambda: entry(db, behind.uuid), timeout=10, what="the second caller queued")
+    # 2002 answers 18 s into its ring: after 2001's 20 s ring, begun earlier, is over
+    head, behind = head_ringing_at_2001(rig, db, FarEnd(answer_after=18, talk=4),
+                                        "+15550100073", "+15550100076")
     time.sleep(0.3)  # 6 s of the simulator's time into 2001's ring
     free_agent(db, "2002")
     ended(head)
