@@ -201,7 +201,10 @@ class EslConfig:
     password: str = setting("ClueCon", Str(secret=True))
     connect_timeout_seconds: float = setting(5.0, Float(0.1, 120))
     reconnect_min_seconds: float = setting(0.5, Float(0.05, 60))
-    reconnect_max_seconds: float = setting(30.0, Float(0.1, 600))
+    reconnect_max_seconds: float = setting(
+        2.0, Float(0.1, 600),
+        "backoff cap: every call FreeSWITCH hands over meanwhile falls back to the dialplan's "
+        "own route, so a local switch is retried often")
     liveness_seconds: float = setting(
         30.0, Float(1, 600), "no HEARTBEAT or api answer for this long: the connection is dead"
     )

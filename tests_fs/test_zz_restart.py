@@ -7,6 +7,7 @@ import datetime as dt
 import socket
 import time
 
+from ivr_app.config import EslConfig
 from tests_fs.conftest import MEASURED, setting
 from tests_fs.sip import wait_for
 from tests_fs.test_ivr import DID, calls_row
@@ -31,8 +32,11 @@ def test_freeswitch_restarted_ivr_app_reconnects_and_takes_the_next_call(lab, si
                              if x.get("event") == "control connection up"][ups:], 60,
                     "ivr-app's control connection up again")[0]
     again = dt.datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00"))
+    late = (again - back).total_seconds()
     MEASURED.append(f"FreeSWITCH restart: ivr-app's control connection up "
-                    f"{(again - back).total_seconds():.2f} s after the Event Socket answered")
+                    f"{late:.2f} s after the Event Socket answered")
+    # the backoff is capped at esl.reconnect_max_seconds (2 s, jitter +20 %): never later
+    assert late < EslConfig().reconnect_max_seconds * 1.2 + 0.5
     assert line["connections"] == 2
     # the harness's own monitor reconnects with its own backoff: events before it are lost
     wait_for(lambda: lab.monitor.control.connections >= 2 and

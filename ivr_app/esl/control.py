@@ -40,7 +40,7 @@ class ControlConnection:
     def __init__(self, host: str, port: int, password: str, log: Any, *,
                  events: Iterable[str] = ("HEARTBEAT", "BACKGROUND_JOB"),
                  event_format: str = "plain", connect_timeout: float = 5.0,
-                 reconnect_min: float = 0.5, reconnect_max: float = 30.0,
+                 reconnect_min: float = 0.5, reconnect_max: float = 2.0,
                  liveness: float = 30.0, command_timeout: float = 10.0):
         self.host, self.port, self.password = host, port, password
         self.log = log.bind(component="esl-control")
