@@ -92,7 +92,8 @@ def start_app(fs, database_url, prompt_cache, *, menus=MENUS, env=None, out=None
 
 
 def route_company_number(fs, *apps):
-    """The company number goes to ivr-app's outbound socket; with several apps, the call's
+    """The company number goes to ivr-app's outbound socket (from outside, and from the
+    phones in the default context, as the star codes do); with several apps, the call's
     ``ivr_app_node`` variable (see :func:`call`) picks which one, so a test decides."""
     def extension(i: int, port: int) -> str:
         node = f'<condition field="${{ivr_app_node}}" expression="^{i}$"/>' if len(apps) > 1 \
@@ -105,7 +106,7 @@ def route_company_number(fs, *apps):
     targets = "".join(extension(i, a.outbound.port) for i, a in enumerate(apps))
     fs.dialplan.load_xml(f"""<include>
       <context name="public">{targets}</context>
-      <context name="default"><extension name="queues">
+      <context name="default">{targets}<extension name="queues">
         <condition field="destination_number" expression="^(700[12])$">
           <action application="set" data="queued_in=$1"/>
           <action application="playback" data="local_stream://moh"/>

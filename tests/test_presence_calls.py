@@ -176,12 +176,17 @@ def test_a_forward_to_a_premium_number_is_refused_and_logged(ivr, db, legs):
     assert "+19005550100 is in a blocked range" in out.getvalue()
 
 
-def star(fs, code_action, caller="1001", argument=""):
+def star_variables(code_action, argument=""):
     """As the rendered dialplan hands a star code over (`set` with an empty value unsets)."""
     variables = {"ivr_app_entry": "star", "ivr_app_star_action": code_action}
     if argument:
         variables["ivr_app_star_argument"] = argument
-    return fs.place_call("74951112233", caller_id_number=caller, variables=variables)
+    return variables
+
+
+def star(fs, code_action, caller="1001", argument=""):
+    """A star code from ``caller``'s registered phone (FreeSWITCH authenticated it)."""
+    return fs.phone_call(caller, "74951112233", variables=star_variables(code_action, argument))
 
 
 def state_of(db, ext):
@@ -227,12 +232,30 @@ def test_star_forward_to_a_premium_number_is_refused_spoken_and_logged(ivr, db):
     assert "is in a blocked range" in out.getvalue()
 
 
-def test_star_code_from_a_phone_that_is_no_extension_is_refused(ivr, db):
-    fs, _app, _out = ivr
-    ch = star(fs, "dnd_on", caller="+442071234567")
+def test_a_star_code_with_a_forged_caller_id_from_outside_changes_nothing(ivr, db):
+    """An outside call (the external profile, nobody authenticated) whose caller ID says
+    1001: refused, spoken and logged; 1001's presence and forward stay as they were."""
+    fs, app, out = ivr
+    before = state_of(db, "1001")
+    ch = fs.place_call("74951112233", caller_id_number="1001", caller_id_name="Anna Petrova",
+                       variables=star_variables("forward", "0079161234567"))
     ended(ch)
     assert ch.hangup_cause == "CALL_REJECTED"
-    assert state_of(db, "1001") in (None, ("available", None, None))
+    assert state_of(db, "1001") == before
+    heard = [p for u, p in fs.played if u == ch.uuid]
+    assert heard == [app.prompts.path(app.menus.prompts["presence_not_changed"], "en")]
+    assert "star code from a caller FreeSWITCH did not authenticate" in out.getvalue()
+
+
+def test_a_phone_claiming_another_extension_changes_only_its_own_user(ivr, db):
+    """1002's phone (digest as 1002) sends From: 1001: the change is 1002's, never 1001's."""
+    fs, _app, _out = ivr
+    before = state_of(db, "1001")
+    ch = fs.phone_call("1002", "74951112233", from_number="1001",
+                       variables=star_variables("meeting"))
+    ended(ch)
+    assert state_of(db, "1001") == before
+    assert state_of(db, "1002")[:2] == ("meeting", None)
 
 
 def test_two_nodes_see_each_others_changes_and_light_the_lamps(ivr, db, database_url):

@@ -103,6 +103,16 @@ class Call:
     def destination_number(self) -> str:
         return self.data.get("Caller-Destination-Number", "")
 
+    @property
+    def authenticated_user(self) -> str | None:
+        """The directory user FreeSWITCH authenticated this call as, or None: sofia sets
+        ``sip_authorized=true`` and the user's ``user_name`` once the INVITE's digest (or an
+        ACL naming the user) passed. Unlike the caller ID, the From a phone chooses itself,
+        no caller can claim another user here."""
+        if self.data.get("variable_sip_authorized") != "true":
+            return None
+        return self.data.get("variable_user_name") or None
+
     def variable(self, name: str) -> str | None:
         """A channel variable as it was at connect time (see :meth:`get` for the live value)."""
         return self.data.get("variable_" + name)

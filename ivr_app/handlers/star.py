@@ -4,10 +4,13 @@
     *72<number> forward (or *72 alone: asked for the number)   *73 forward off
 
 The dialplan (dialplan/templates/default.xml.j2) sets ``ivr_app_star_action`` and
-``ivr_app_star_argument`` and hands the call over. The phone is the employee: the caller ID is
-their extension. Each change touches only its own part of the profile (DND keeps the forward),
-is written to PostgreSQL and announced to the other nodes there (NOTIFY); a forward number goes
-through the toll-fraud guard and a refusal is spoken and logged.
+``ivr_app_star_argument`` and hands the call over. The employee is the directory user
+FreeSWITCH authenticated the call as (``Call.authenticated_user``), never the caller ID, which
+any phone or outside caller chooses: a call FreeSWITCH did not authenticate changes nothing,
+and the refusal is spoken and logged. Each change touches only its own part of the profile
+(DND keeps the forward), is written to PostgreSQL and announced to the other nodes there
+(NOTIFY); a forward number goes through the toll-fraud guard and a refusal is spoken and
+logged.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ class StarCode:
     def __init__(self, call: Call, ctx: HandlerContext):
         self.call = call
         self.ctx = ctx
-        self.extension = call.caller_id_number or ""
+        self.extension = call.authenticated_user or ""
         self.log = call.log.bind(extension=self.extension)
 
     def run(self) -> None:
@@ -44,8 +47,13 @@ class StarCode:
             presence_menu.handle(self.call, self.ctx)
             return
         self.call.answer()
+        if not self.extension:
+            self.refuse("star code from a caller FreeSWITCH did not authenticate",
+                        action=action, caller_id=self.call.caller_id_number,
+                        profile=self.call.variable("sofia_profile_name"))
+            return
         if not EXTENSION.match(self.extension):
-            self.refuse("star code from a phone that is not an extension", action=action)
+            self.refuse("star code from a user that is not an extension", action=action)
             return
         if action in STATES:
             self.change(f"presence_{action}",

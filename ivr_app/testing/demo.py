@@ -86,6 +86,9 @@ class Narrator:
                 say("caller", "hears music on hold (in the support queue)")
             else:
                 say("caller", f"hears {self.names.get(path, path)}")
+        elif ch.name.startswith("sofia/internal/") and path in self.names:
+            # an employee's own call to ivr-app (a star code): its confirmation
+            say(f"phone {ch.name.split('/')[2].split('@')[0]}", f"hears {self.names[path]}")
 
     def spoken(self, path: str) -> str:
         """file_string://prompt!digits/20.wav!digits/1.wav!... -> "prompt text" 21 ..."""
@@ -221,8 +224,7 @@ def main(argv: list[str]) -> int:
             print("\n== 8. James Wilson dials *31 on his desk phone: in a meeting ==",
                   flush=True)
             say("james", "dials *31")
-            ch = fs.place_call("*31", context="default", caller_id_number="1002",
-                               caller_id_name="James Wilson")
+            ch = fs.phone_call("1002", "*31", name="James Wilson")
             ended(ch)
 
             print("\n== 9. Emily calls again: James is in a meeting, so his voicemail ==",
@@ -281,8 +283,7 @@ def queue_scene(fs: FakeSwitch, db_url: str) -> None:
     wait_until(lambda: announced(fs, first) > heard[0] and announced(fs, second) > heard[1],
                timeout=60, what="the next announcements")
     say("james", "dials *30: available again")
-    star = fs.place_call("*30", context="default", caller_id_number="1002",
-                         caller_id_name="James Wilson")
+    star = fs.phone_call("1002", "*30", name="James Wilson")
     ended(star)
     wait_until(lambda: emily.other is not None, timeout=60, what="Emily talking to James")
     say("caller", "Dmitry Orlov says goodbye")

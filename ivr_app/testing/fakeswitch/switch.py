@@ -212,6 +212,23 @@ class FakeSwitch:
         ch.runner = gevent.spawn(self.run_channel, ch, refused)
         return ch
 
+    def phone_call(self, user: str, destination: str, *, from_number: str | None = None,
+                   name: str = "", variables: dict[str, str] | None = None) -> Channel:
+        """A call from a registered phone on the internal profile, which challenged the
+        INVITE and the phone answered with ``user``'s digest: sofia names the channel after
+        the From (``from_number``, the phone's own choice, ``user`` by default), sets
+        ``sip_authorized=true`` and the directory user's params and variables (``user_name``
+        among them), and routes it in the user's context, ``default``."""
+        number = from_number or user
+        ch = Channel(self, name=f"sofia/internal/{number}@127.0.0.1", caller_id_name=name,
+                     caller_id_number=number, destination=destination, context="default",
+                          variables={"sofia_profile_name": "internal", "sip_authorized": "true",
+                                **dict(self._user_vars(user)), **(variables or {})})
+        refused = self.admit()
+        self.add_channel(ch)
+        ch.runner = gevent.spawn(self.run_channel, ch, refused)
+        return ch
+
     def run_channel(self, ch: Channel, refused: str | None = None) -> None:
         """An inbound channel's life: created, routed through the dialplan, torn down."""
         try:
