@@ -19,8 +19,12 @@ def path_for(directory: Path, call_uuid: str, when: dt.datetime, n: int = 1) -> 
 @dataclass(frozen=True)
 class FileInfo:
     bytes: int
-    sha256: str
+    sha256: str | None  # None: the file is there but ivr-app may not read it
     duration_ms: int | None
+
+    @property
+    def readable(self) -> bool:
+        return self.sha256 is not None
 
 
 def under(path: Path, directory: Path) -> bool:
@@ -32,10 +36,16 @@ def under(path: Path, directory: Path) -> bool:
 
 
 def inspect(path: Path, restrict: bool = True) -> FileInfo | None:
-    """Size, checksum and length of a finished recording (None if it is not there). The file
-    is made readable by its owner only: a recording is personal data."""
+    """Size, checksum and length of a finished recording (None if it is not there).
+
+    A recording is personal data: a file ivr-app owns is made readable by its owner only.
+    FreeSWITCH's own files (another user, every real install) cannot be chmod'ed by ivr-app:
+    their mode comes from FreeSWITCH's umask and the shared group (freeswitch/README.md). A
+    file ivr-app may not read is still reported (its size, no checksum), never dropped.
+    Blocking file I/O: the recording service runs it in gevent's thread pool."""
     try:
-        if restrict:
+        st = os.stat(path)
+        if restrict and st.st_uid == os.geteuid():
             os.chmod(path, 0o600)
         h = hashlib.sha256()
         size = 0
@@ -45,6 +55,8 @@ def inspect(path: Path, restrict: bool = True) -> FileInfo | None:
                 size += len(chunk)
     except FileNotFoundError:
         return None
+    except PermissionError:
+        return FileInfo(st.st_size, None, None)
     duration = None
     try:
         with wave.open(str(path), "rb") as w:

@@ -8,9 +8,13 @@ date.
 Attach (from the control connection, RECORD_STOP of any call): the file's size, sha256 and
 length, the call, the customer (the channel's ``ivr_app_customer_id`` when it stopped, or the
 calls row's), the employee; a recording FreeSWITCH discarded as too short is attached as
-``discarded``. A writer greenlet attaches in batches through the outbox (ivr_app/outbox): when
+``discarded``, one ivr-app may not read as ``unreadable`` (logged: the group setup of
+freeswitch/README.md is wrong). The control connection's dispatcher only queues the event: a
+writer greenlet inspects the files in gevent's thread pool (an hour's sha256 never stalls the
+events behind it) and attaches in batches through the outbox (ivr_app/outbox): when
 PostgreSQL is away the batch waits in its fsync'd journal with the call's other writes and is
-replayed after them, in order, exactly once.
+replayed after them, in order, exactly once. ``stop`` lets the writer finish and journals
+whatever it could not write.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from ivr_app.db.recordings import RecordingMeta
 from ivr_app.esl.call import Call
 from ivr_app.esl.events import Event
 from ivr_app.outbox import ops
+from ivr_app.outbox.journal import Entry
 from ivr_app.outbox.outbox import JOURNALED, WRITTEN, Outbox
 from ivr_app.recording import files
 from ivr_app.recording.policy import Policy
@@ -46,7 +51,9 @@ class RecordingService:
         if outbox is None:  # on its own (tests, benchmarks): an outbox of its own
             outbox, self._own_prober = outbox_mod.start(config, pool, log)
         self.outbox = outbox
-        self._queue: gevent.queue.Queue[RecordingMeta] = gevent.queue.Queue()
+        self._queue: gevent.queue.Queue[Event | None] = gevent.queue.Queue()
+        self._unwritten = 0  # stopped recordings queued or in a batch not yet submitted
+        self._inflight: list[Event] = []  # the writer's current batch
         self._writer: gevent.Greenlet | None = None
         self.attached = 0  # in PostgreSQL at once
         self.spooled = 0  # journaled by the outbox (replayed when PostgreSQL is back)
@@ -68,17 +75,46 @@ class RecordingService:
         self._writer = gevent.spawn(self._write_loop)
         return self
 
-    def stop(self) -> None:
-        self.flush(timeout=5)
+    def stop(self, timeout: float = 10.0) -> None:
+        """Drain: the writer attaches (or journals) everything queued, then ends. If it cannot
+        within ``timeout`` (PostgreSQL hanging), what it holds is journaled, never dropped."""
         if self._writer is not None:
-            self._writer.kill(timeout=2)
+            self._queue.put(None)
+            self._writer.join(timeout=timeout)
+            if not self._writer.dead:
+                self._writer.kill(timeout=2)
+                self._journal_left()
         if self._own_prober is not None:
             self._own_prober.stop()
 
+    def _journal_left(self) -> None:
+        """The writer was stopped mid-batch: its batch and the queue go to the journal (the
+        replay is idempotent, so a batch that did commit just before does no harm)."""
+        left = list(self._inflight)
+        while not self._queue.empty():
+            event = self._queue.get_nowait()
+            if event is not None:
+                left.append(event)
+        self._journal([self.meta_from(e) for e in left], "stopping: recordings journaled")
+
+    def _journal(self, metas: list[RecordingMeta], why: str) -> None:
+        """Straight into the outbox's journal (replayed, exactly once, when it next drains)."""
+        if not metas:
+            return
+        entry = Entry.of(ops.RecordingsAttached(metas=[m.as_dict() for m in metas]))
+        try:
+            self.outbox.journal.append(entry)
+        except OSError as exc:
+            self.log.error("recordings lost: the journal cannot be written",
+                           count=len(metas), error=str(exc))
+            return
+        self.spooled += len(metas)
+        self.log.warning(why, count=len(metas))
+
     def flush(self, timeout: float) -> None:
-        deadline = gevent.Timeout(timeout, False)
-        with deadline:
-            while not self._queue.empty():
+        """Wait until every stopped recording so far is attached or journaled."""
+        with gevent.Timeout(timeout, False):
+            while self._unwritten:
                 gevent.sleep(0.01)
 
     # -- starting ------------------------------------------------------------------------------
@@ -206,14 +242,20 @@ class RecordingService:
             self.active.pop(event.unique_id, None)
             self.masked.discard(event.unique_id)
             self.presses.pop(event.unique_id, None)
-        self._queue.put(self.meta_from(event))
+        self._unwritten += 1
+        self._queue.put(event)
 
-    def meta_from(self, event: Event) -> RecordingMeta:
+    def meta_from(self, event: Event, inspect: Any = files.inspect) -> RecordingMeta:
         path = event.get("Record-File-Path") or ""
         cause = event.get("Record-Completion-Cause")
         discarded = event.variable("RECORD_DISCARDED") == "true"
-        info = None if discarded else files.inspect(Path(path))
-        status = "discarded" if discarded else ("complete" if info else "missing")
+        info = None if discarded else inspect(Path(path))
+        status = "discarded" if discarded else (
+            "missing" if info is None else "complete" if info.readable else "unreadable")
+        if status == "unreadable":
+            self.log.error("recording not readable by ivr-app: attached without its checksum; "
+                           "check FreeSWITCH's umask and the shared group "
+                           "(freeswitch/README.md)", path=path)
         stamp = event.get("Event-Date-Timestamp")
         stopped = dt.datetime.fromtimestamp(int(stamp) / 1e6, dt.UTC) if stamp and \
             stamp.isdigit() else dt.datetime.now(dt.UTC)
@@ -251,12 +293,27 @@ class RecordingService:
             self.spooled += len(metas)
             self.log.warning("database unavailable: recordings journaled", count=len(metas))
 
+    def _inspect(self, path: Path) -> files.FileInfo | None:
+        return gevent.get_hub().threadpool.apply(files.inspect, (path,))
+
     def _write_loop(self) -> None:
-        while True:
-            batch = [self._queue.get()]
-            while len(batch) < 500 and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+        stopping = False
+        while not stopping:
+            events = [self._queue.get()]
+            while len(events) < 500 and not self._queue.empty():
+                events.append(self._queue.get_nowait())
+            stopping = None in events
+            events = [e for e in events if e is not None]
+            if not events:
+                continue
+            self._inflight = events
+            metas: list[RecordingMeta] = []
             try:
-                self.attach(batch)
-            except Exception:  # the writer must outlive any one batch
-                self.log.exception("recordings not attached", count=len(batch))
+                metas = [self.meta_from(event, self._inspect) for event in events]
+                self.attach(metas)
+            except Exception:  # the writer must outlive any one batch, and keep it
+                self.log.exception("recordings not attached", count=len(events))
+                self._journal(metas, "recordings journaled after an error")
+            # not in a finally: killed mid-batch (stop), the batch stays for _journal_left
+            self._inflight = []
+            self._unwritten -= len(events)
