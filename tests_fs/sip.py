@@ -311,13 +311,15 @@ class Sip:
              keys: list[tuple[float, str, str]] | None = None,
              hangup_after: float | None = None, max_seconds: float = 120,
              auth_user: str | None = None, speak: Path | None = None,
-             media_port: int | None = None) -> Proc:
+             media_port: int | None = None, count: int = 1, rate: int = 1) -> Proc:
         """Call ``to`` from ``number`` ("name"). ``keys``: (seconds after the previous step,
         "info" | "rfc2833", digits), counted from the answer. Then hang up ``hangup_after``
         seconds later, or (None) wait for FreeSWITCH to hang up. ``speak``: audio the caller
         sends from the answer on (a message for voicemail; silence would be cut short).
         ``media_port``: the SDP offers that port on 127.0.0.1 instead of SIPp's own, so the
-        test reads the RTP FreeSWITCH sends the caller (audio, RFC 2833 telephone-events)."""
+        test reads the RTP FreeSWITCH sends the caller (audio, RFC 2833 telephone-events).
+        ``count`` calls like it, started ``rate`` per second (one SIPp; keys as SIP INFO,
+        since the calls share SIPp's media port)."""
         port = next(_ports)
         sdp = SDP.replace("[media_port]", str(media_port)) if media_port else SDP
         display = f'"{name}" ' if name else ""
@@ -368,7 +370,8 @@ class Sip:
         remote = self.external if profile == "external" else self.internal
         return self._run(f"call-{number}-{port}", _scenario("caller", body),
                          [remote, "-s", to, "-i", "127.0.0.1", "-p", str(port),
-                          "-mi", "127.0.0.1", "-mp", str(rtp_port(port)), "-m", "1",
+                          "-mi", "127.0.0.1", "-mp", str(rtp_port(port)), "-m", str(count),
+                          *(["-r", str(rate), "-l", str(count)] if count > 1 else []),
                           "-timeout", str(int(max_seconds)), "-timeout_error",
                           *(["-au", auth_user, "-ap", self.password] if auth_user else [])],
                          port)

@@ -38,6 +38,24 @@ def test_star_31_from_the_desk_phone_sets_in_a_meeting_and_star_30_clears_it(lab
     assert wait_for(lambda: state(lab, "1002") == "available", 10, "1002 available again")
 
 
+def test_a_phone_that_claims_another_extension_changes_only_its_own_user(lab, sip):
+    """1003's phone (digest as 1003) dials *32 with ``From: 1002``: the caller ID says 1002,
+    the user FreeSWITCH authenticated is 1003. 1003 is away; 1002 stays as it was."""
+    before = state(lab, "1002")
+    try:
+        mark = lab.monitor.mark()
+        caller = sip.call("*32", number="1002", profile="internal", auth_user="1003",
+                          max_seconds=30)
+        uuid = lab.monitor.channel(mark, "sofia/internal/1002@")
+        assert caller.wait(40) is not None
+        assert wait_for(lambda: state(lab, "1003") == "away", 10, "1003 away")
+        assert state(lab, "1002") == before
+        data = lab.monitor.since(mark, "CHANNEL_CREATE", Unique_ID=uuid)[0]
+        assert data.get("Caller-Caller-ID-Number") == "1002"  # what the phone claimed
+    finally:
+        lab.cli("presence", "set", "1003", "available")
+
+
 def test_star_98_the_presence_menu_from_a_registered_phone(lab, sip):
     """*98 is also the stock dialplan's vmain: with ivr-app's extensions first it reaches the
     presence menu. Extension, PIN and the new state are typed ahead of each prompt."""

@@ -45,6 +45,7 @@ class Target(enum.Enum):
 
 
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
+ENTERPRISE = ":_:"  # FreeSWITCH's enterprise originate separator
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # user/1001, +74951234567, 1001, sofia/gateway/gw1/+7495..., loopback/7100/public, error/USER_BUSY
@@ -117,6 +118,10 @@ def quote(value: object, target: Target, what: str = "value") -> str:
         if not _UUID.match(value):
             raise UnsafeValue(f"{what}: not a UUID: {value!r}")
         return value.lower()
+    if target in (Target.DIAL_TARGET, Target.DIAL_VAR) and ENTERPRISE in value:
+        # switch_ivr_originate splits the whole dial string on :_: before it reads a leg or
+        # a {variable}: one value could add a leg of its own
+        raise UnsafeValue(f"{what}: {ENTERPRISE} starts another dial string: {value!r}")
     if target is Target.DIAL_TARGET:
         if not _DIAL_TARGET.match(value) or "${" in value:
             raise UnsafeValue(f"{what}: not a safe dial target: {value!r}")

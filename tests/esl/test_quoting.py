@@ -85,6 +85,8 @@ def test_prompt_with_spaces_is_quoted_as_one_word():
 @pytest.mark.parametrize(("value", "target"), [
     ("user/1001,user/1002", Target.DIAL_TARGET),  # a second leg
     ("1001|user/1002", Target.DIAL_TARGET),
+    ("user/1001:_:sofia/gateway/pstn/+19005550100", Target.DIAL_TARGET),  # an enterprise leg
+    ("x:_:sofia/gateway/pstn/+19005550100", Target.DIAL_VAR),  # FreeSWITCH splits it first
     ("{ignore_early_media=true}user/1", Target.DIAL_TARGET),
     ("+7495${x}", Target.DIAL_TARGET),
     ("a|b", Target.DIAL_VAR),
