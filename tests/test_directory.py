@@ -74,6 +74,9 @@ def test_errors_name_line_and_key():
     assert got == [
         "people.yaml:2: employees[0].extension: must be 2-8 digits, quoted (quote it in YAML)",
         "people.yaml:8: employees[1].devices[0].kind: must be one of: desk, mobile, home, other",
+        "people.yaml:8: employees[1].devices[0].destination: must be an extension (1001 or "
+        "user/1001), an E.164 number (+447700900123) or sofia/gateway/<gateway>/<E.164 "
+        "number>, not 'x'",
         "people.yaml:11: customers[0].phones[0]: must be an E.164 number such as +74951234567, "
         "quoted",
     ]
@@ -137,3 +140,21 @@ def test_bad_rules_are_named_by_line(tmp_path):
     assert "a forward rule needs forward_to" in text
     assert "must be any, manager, vip or an E.164 number" in text
     assert "a time window needs both from and to" in text
+
+
+@pytest.mark.parametrize("dest", [
+    "loopback/1002/default",  # a leg in the caller's context, no confirm key (freeswitch/)
+    "sofia/internal/1002@127.0.0.1",
+    "error/USER_BUSY",
+    "user/1002,user/1003",  # a second leg
+    "sofia/gateway/pstn/19005550100",  # a gateway leg whose number is not E.164
+    "9005550100",
+])
+def test_a_device_that_is_no_destination_is_refused_at_load(dest):
+    got = problems("employees:\n"
+                   "  - extension: '1002'\n"
+                   "    name: B\n"
+                   "    devices:\n"
+                   f"      - {{kind: mobile, destination: '{dest}'}}\n")
+    assert len(got) == 1
+    assert got[0].startswith("people.yaml:5: employees[0].devices[0].destination: must be ")

@@ -155,11 +155,25 @@ def test_dnd_keeps_the_forward_and_turning_it_off_brings_it_back(ivr, db, legs):
 
     presence_db.set_state(db, "1002", State.AVAILABLE, by="test")
     forwarded = "sofia/gateway/pstn/+447700900555"
-    fs.originator.far_end(forwarded, FarEnd(answer_after=0.2, talk=1))
+    # an external forward confirms like any external leg: the mobile presses 1
+    fs.originator.far_end(forwarded, FarEnd(answer_after=0.2, press="1", talk=1))
     ch = dial_extension(fs, "1002", EMILY, "Emily Clark")
     ended(ch)
     assert set(legs) == {forwarded}
     assert legs.bridged == {forwarded}
+
+
+def test_a_forward_to_a_mobiles_voicemail_never_takes_the_call(ivr, db, legs):
+    """The forward's mobile answers at once (its voicemail) and never presses the key: the
+    call is not bridged there; the caller reaches 1002's own voicemail."""
+    fs, _app, _out = ivr
+    presence_db.set_forward(db, "1002", "+447700900556", by="test")
+    forwarded = "sofia/gateway/pstn/+447700900556"
+    fs.originator.far_end(forwarded, FarEnd(answer_after=0, press=None, talk=None))
+    ch = dial_extension(fs, "1002", EMILY, "Emily Clark")
+    hang_up_in_voicemail(fs, ch, "voicemail, not the mobile's")
+    assert set(legs) == {forwarded}
+    assert legs.bridged == set()
 
 
 def test_a_forward_to_a_premium_number_is_refused_and_logged(ivr, db, legs):

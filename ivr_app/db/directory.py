@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 from ivr_app import yamlfile
 from ivr_app.errors import ConfigError
 from ivr_app.pin import hash_pin, valid_pin
+from ivr_app.presence import destination
 
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 EXTENSION = re.compile(r"^[0-9]{2,8}$")
@@ -199,8 +200,8 @@ def _employee(r: _Reader, raw: Any, path: tuple) -> Employee | None:
                         pattern=re.compile("|".join(DEVICE_KINDS)),
                         message="must be one of: " + ", ".join(DEVICE_KINDS))
         dest = r.string(dd, dp, "destination", required=True)
-        if dest is not None and re.search(r"[\s\x00]", dest):
-            r.problem((*dp, "destination"), "must not contain spaces or control characters")
+        if dest is not None and (why := destination.problem(dest)):
+            r.problem((*dp, "destination"), why)
         devices.append(Device(kind or "other", dest or "", r.boolean(dd, dp, "enabled", True),
                               r.integer(dd, dp, "ring_delay_s", 0, 0, 300),
                               r.integer(dd, dp, "ring_timeout_s", 25, 1, 600)))

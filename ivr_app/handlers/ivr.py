@@ -316,7 +316,7 @@ class IvrFlow:
         # the caller hears ringing while the devices ring (the call is answered already, so
         # FreeSWITCH plays transfer_ringback rather than ringback)
         self.call.set("transfer_ringback", self.ctx.config.presence.ringback)
-        external = self.external_legs_in(dial)
+        external = followme.external_legs(dial)
         self.ctx.external_legs[extension] += external
         try:
             outcome = self.call.bridge(dial)
@@ -358,10 +358,6 @@ class IvrFlow:
         cfg = self.ctx.config.presence
         return decide(profile, caller, self.ctx.clock(), ZoneInfo(cfg.timezone))
 
-    def external_legs_in(self, dial: DialString) -> int:
-        gateway = self.ctx.config.presence.gateway + "/"
-        return sum(1 for group in dial.groups for leg in group if leg.target.startswith(gateway))
-
     def caller_number(self) -> str:
         raw = self.call.caller_id_number or ""
         if EXTENSION.match(raw):
@@ -376,15 +372,17 @@ class IvrFlow:
         cfg = self.ctx.config.presence
         guard = NumberGuard.from_config(cfg)
         shown = self.shown()
+        in_use = self.ctx.external_legs[extension]
         if decision.action is PresenceAction.FORWARD:
             timeout = self.ctx.config.ivr.ring_timeout_seconds
             try:
-                leg = followme.forward_leg(decision.forward_to or "", cfg, guard, timeout, shown)
+                leg = followme.forward_leg(decision.forward_to or "", cfg, guard, timeout, shown,
+                                           external_in_use=in_use)
             except NumberRefused as exc:
                 self.log.warning("forward refused by the toll-fraud guard", reason=str(exc))
                 return None
-            return DialString.simultaneous([leg], originate_timeout=timeout)
-        in_use = self.ctx.external_legs[extension]
+            confirm = cfg.confirm_timeout_seconds if "group_confirm_key" in leg.variables else 0
+            return DialString.simultaneous([leg], originate_timeout=timeout + confirm)
         plan = followme.plan(decision.devices, cfg, guard, external_in_use=in_use, shown=shown)
         for device, reason in plan.refused:
             self.log.warning("follow-me leg dropped", device=str(device.kind), reason=reason)

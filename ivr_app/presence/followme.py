@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from ivr_app.config import PresenceConfig
 from ivr_app.esl.dialstring import DialString, Leg
+from ivr_app.presence import destination
 from ivr_app.presence.model import Device
 from ivr_app.presence.tollfraud import NumberGuard, NumberRefused
 
@@ -38,9 +39,6 @@ class Shown:
 
     internal: Mapping[str, str] = field(default_factory=dict)
     external: Mapping[str, str] = field(default_factory=dict)
-
-    def for_target(self, target: str, gateway: str) -> Mapping[str, str]:
-        return self.external if target.startswith(gateway + "/") else self.internal
 
 
 def company(number: str) -> dict[str, str]:
@@ -71,10 +69,15 @@ def plan(devices: Sequence[Device], cfg: PresenceConfig, guard: NumberGuard,
         leg_vars: dict[str, object] = {"leg_timeout": device.ring_timeout_s}
         if device.ring_delay_s:
             leg_vars["leg_delay_start"] = device.ring_delay_s
-        target = device.destination
-        if device.external:
+        try:
+            dest = destination.parse(device.destination)
+        except destination.BadDestination as exc:  # put into the database by hand
+            refused.append((device, str(exc)))
+            continue
+        target = dest.dial_target(cfg.gateway)
+        if dest.external:  # a number, or an explicit gateway: guard, cap and confirm key
             try:
-                guard.check(device.destination)
+                guard.check(dest.number or "")
             except NumberRefused as exc:
                 refused.append((device, str(exc)))
                 continue
@@ -82,10 +85,9 @@ def plan(devices: Sequence[Device], cfg: PresenceConfig, guard: NumberGuard,
                 refused.append((device, f"more than {cfg.max_external_legs} external legs"))
                 continue
             external += 1
-            target = f"{cfg.gateway}/{device.destination}"
             leg_vars |= confirm_vars(cfg)
         if shown is not None:
-            leg_vars |= shown.for_target(target, cfg.gateway)
+            leg_vars |= shown.external if dest.external else shown.internal
         legs.append(Leg(target, leg_vars))
         timeout = max(timeout, device.ring_delay_s + device.ring_timeout_s)
     if not legs:
@@ -105,12 +107,25 @@ def confirm_vars(cfg: PresenceConfig) -> dict[str, object]:
 
 
 def forward_leg(number: str, cfg: PresenceConfig, guard: NumberGuard, timeout_s: int,
-                shown: Shown | None = None) -> Leg:
-    """A forward: an extension rings its desk, an external number goes through the guard."""
-    if number.isdigit() and 2 <= len(number) <= 8:
-        target = f"user/{number}"
-    else:
-        guard.check(number)
-        target = f"{cfg.gateway}/{number}"
-    shown_vars = shown.for_target(target, cfg.gateway) if shown is not None else {}
-    return Leg(target, {"leg_timeout": timeout_s, **shown_vars})
+                shown: Shown | None = None, external_in_use: int = 0) -> Leg:
+    """A forward: an extension rings its desk; anything external passes the guard, counts
+    against the external-leg cap and must press the confirm key, like any external leg
+    (:class:`NumberRefused` otherwise, or for a destination that is none)."""
+    try:
+        dest = destination.parse(number)
+    except destination.BadDestination as exc:
+        raise NumberRefused(str(exc)) from None
+    leg_vars: dict[str, object] = {"leg_timeout": timeout_s}
+    if dest.external:
+        guard.check(dest.number or "")
+        if external_in_use >= cfg.max_external_legs:
+            raise NumberRefused(f"more than {cfg.max_external_legs} external legs")
+        leg_vars |= confirm_vars(cfg)
+    if shown is not None:
+        leg_vars |= shown.external if dest.external else shown.internal
+    return Leg(dest.dial_target(cfg.gateway), leg_vars)
+
+
+def external_legs(dial: DialString) -> int:
+    """Legs of ``dial`` that ring outside: every leg but a directory user's."""
+    return sum(1 for group in dial.groups for leg in group if not leg.target.startswith("user/"))

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ivr_app.presence import destination
+
 
 class State(enum.StrEnum):
     AVAILABLE = "available"
@@ -40,14 +42,19 @@ class DeviceKind(enum.StrEnum):
 @dataclass(frozen=True)
 class Device:
     kind: DeviceKind
-    destination: str  # an E.164 number (external) or a dial target such as user/1001
+    destination: str  # presence/destination.py: user/1001, +447700900123, sofia/gateway/x/+44...
     enabled: bool = True
     ring_delay_s: int = 0
     ring_timeout_s: int = 25
 
     @property
     def external(self) -> bool:
-        return self.destination.startswith("+")
+        """Rings outside, however written (a destination that is no valid one is refused by
+        the follow-me plan, and counts as external here: never trusted as a desk)."""
+        try:
+            return destination.parse(self.destination).external
+        except destination.BadDestination:
+            return True
 
 
 @dataclass(frozen=True)

@@ -77,3 +77,35 @@ def test_a_queue_offer_caps_every_device_s_ring_time():
     assert [d.ring_timeout_s for d in capped.devices] == [15, 10]
     assert capped.action is Action.RING
     assert [d.ring_timeout_s for d in decision.devices] == [25, 10]  # unchanged
+
+
+def test_an_explicit_gateway_device_is_external_however_written():
+    """``sofia/gateway/<gw>/<number>`` used to count as a desk: no guard, no cap, no key."""
+    cfg = dataclasses.replace(CFG, max_external_legs=1)
+    premium = Device(DeviceKind.OTHER, "sofia/gateway/pstn/+19005551234")
+    mobile = Device(DeviceKind.MOBILE, "sofia/gateway/mobile-gw/+447700900123")
+    home = Device(DeviceKind.HOME, "+442071110000")
+    p = plan([premium, mobile, home], cfg, NumberGuard.from_config(cfg))
+    assert str(p.dial).endswith(
+        "[leg_timeout=25,group_confirm_key=1,group_confirm_file=ivr/ivr-accept_reject_voicemail"
+        ".wav]sofia/gateway/mobile-gw/+447700900123")
+    reasons = {d.destination: why for d, why in p.refused}
+    assert "blocked range" in reasons["sofia/gateway/pstn/+19005551234"]
+    assert "more than 1 external legs" in reasons["+442071110000"]
+    assert p.external == 1
+
+
+def test_a_destination_put_into_the_database_by_hand_is_dropped_not_dialled():
+    p = plan([Device(DeviceKind.DESK, "user/1002"),
+              Device(DeviceKind.OTHER, "loopback/1002/default")], CFG, GUARD)
+    assert str(p.dial).endswith("[leg_timeout=25]user/1002")
+    assert "must be an extension" in p.refused[0][1]
+
+
+def test_an_external_forward_confirms_and_counts_against_the_cap():
+    leg = forward_leg("+447700900123", CFG, GUARD, 20)
+    assert leg.variables["group_confirm_key"] == "1"
+    with pytest.raises(NumberRefused, match="more than 3 external legs"):
+        forward_leg("+447700900123", CFG, GUARD, 20, external_in_use=3)
+    with pytest.raises(NumberRefused, match="must be an extension"):
+        forward_leg("user/1005:_:sofia/gateway/pstn/+19005551234", CFG, GUARD, 20)
