@@ -162,7 +162,13 @@ class Call:
             except Exception:
                 self.log.exception("event listener failed", event_name=name)
         for pred, result in list(self._event_waiters):
-            if pred(event):
+            try:
+                matched = pred(event)
+            except Exception as exc:  # noqa: BLE001 - the waiter gets its own fault; reading goes on
+                self._event_waiters.remove((pred, result))
+                result.set_exception(exc)
+                continue
+            if matched:
                 self._event_waiters.remove((pred, result))
                 result.set(event)
 

@@ -79,6 +79,9 @@ class EslConnection:
             self.log.error("esl protocol error, closing", error=str(exc), conn=self.name)
         except OSError as exc:
             reason = f"socket error: {exc}"
+        except Exception as exc:  # a bug of ours, not the peer: say so, with the traceback
+            reason = f"internal error: {exc!r}"
+            self.log.exception("esl reader failed, closing", conn=self.name)
         finally:
             self._shutdown(reason)
 
@@ -131,7 +134,7 @@ class EslConnection:
                 raise ConnectionLost(f"{self.name}: {self.close_reason}")
             self._pending.append(result)
             try:
-                self._sock.sendall(wire)
+                self._send(wire, timeout)
             except OSError as exc:
                 self._pending.remove(result)
                 self.close(f"send failed: {exc}")
@@ -143,10 +146,20 @@ class EslConnection:
             raise CommandTimeout(f"{self.name}: no reply to {text.splitlines()[0]!r} "
                                  f"within {timeout} s") from None
 
-    def send_raw(self, data: bytes) -> None:
+    def _send(self, wire: bytes, timeout: float) -> None:
+        """``sendall`` with a deadline: a peer that stops reading (a stuck FreeSWITCH, a full
+        socket buffer) would otherwise hold the send lock, and every command behind it,
+        forever. Past the deadline the connection is closed (OSError for the caller)."""
+        try:
+            with gevent.Timeout(timeout):
+                self._sock.sendall(wire)
+        except gevent.Timeout:
+            raise TimeoutError(f"send not done within {timeout} s") from None
+
+    def send_raw(self, data: bytes, timeout: float = 10.0) -> None:
         """Write bytes that expect no reply (used by tests to act as a broken peer)."""
         with self._send_lock:
-            self._sock.sendall(data)
+            self._send(data, timeout)
 
     def close(self, reason: str = "closed locally") -> None:
         if self.close_reason is None:

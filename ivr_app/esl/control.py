@@ -191,6 +191,9 @@ class ControlConnection:
                 if not self._stopping:
                     self.log.warning("control connection failed", error=str(exc),
                                      retry_in=round(delay, 2))
+            except Exception:  # a bug (in a resync, an on_connected hook): never stop retrying
+                self.log.exception("control connection failed unexpectedly",
+                                   retry_in=round(delay, 2))
             finally:
                 self.connected.clear()
                 if self._conn is not None:
