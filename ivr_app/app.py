@@ -22,7 +22,7 @@ import gevent.pool
 from psycopg_pool import ConnectionPool
 
 from ivr_app import config as config_mod
-from ivr_app import logs, menus
+from ivr_app import logs, menus, supervise
 from ivr_app import outbox as outbox_mod
 from ivr_app.db import migrations
 from ivr_app.db import presence as presence_db
@@ -51,7 +51,17 @@ from ivr_app.recording.service import RecordingService
 from ivr_app.screenpop import ScreenPop
 
 # Settings read once at start: a reload that changes them is logged as needing a restart.
-RESTART_SECTIONS = ("esl", "outbound", "database", "outbox")
+# what a reload cannot change in a running process: logged as needs_restart (the rest of the
+# new configuration applies at once, to every service through its reconfigure)
+RESTART_SECTIONS = ("esl", "outbound", "database", "outbox", "metrics")
+RESTART_FIELDS = (("recording", "directory"), ("node_name",))
+
+
+def _field(cfg: config_mod.Config, path: tuple[str, ...]) -> Any:
+    value: Any = cfg
+    for name in path:
+        value = getattr(value, name)
+    return value
 
 
 @dataclass
@@ -97,11 +107,12 @@ class App:
 
     def start(self, telephony: bool = True) -> None:
         cfg = self.config
+        supervise.log_hub_errors(self.log)
         self.menus, self.prompts = self.load_ivr(cfg)
         self.pool = make_pool(cfg.database, application_name=cfg.node_name)
         self.pool.open(wait=False)
         self.outbox, self.prober = outbox_mod.start(cfg, self.pool, self.log)
-        gevent.spawn(self._check_schema)
+        supervise.spawn(self._check_schema, log=self.log, what="schema check")
         if cfg.metrics.listen:
             self.metrics.serve(cfg.metrics.listen, self.log)
         self.dialable = DialableExtensions(self.pool, self._site_extensions(cfg),
@@ -125,7 +136,8 @@ class App:
             # rows of the dead run that waited in the journal are checked once they are in
             control = self.control
             self.outbox.on_drained.append(
-                lambda: gevent.spawn(self.orphans.reconcile, set(control.channels))
+                lambda: supervise.spawn(self.orphans.reconcile, set(control.channels),
+                                        log=self.log, what="orphan calls")
                 if self.orphans else None)
             self.control.start()
             self.screen_pop = ScreenPop(cfg.screen_pop, self.control, self.log)
@@ -183,7 +195,7 @@ class App:
                         state = presence_db.current_state(conn, extension)
                 except Exception as exc:  # noqa: BLE001 - a lamp must never break a call
                     self.log.warning("state for the lamp unavailable", error=str(exc))
-        gevent.spawn(self.presence.publish, extension, state)
+        supervise.spawn(self.presence.publish, extension, state, log=self.log, what="lamp")
 
     def _site_extensions(self, cfg: config_mod.Config) -> tuple[str, ...]:
         """The site's extensions (dialplan.site), for the menus' digit map; the employees'
@@ -228,11 +240,17 @@ class App:
             return False
         needs_restart = [s for s in RESTART_SECTIONS
                          if getattr(new, s) != getattr(self.config, s)]
+        needs_restart += [".".join(f) for f in RESTART_FIELDS
+                          if _field(new, f) != _field(self.config, f)]
         self.config = new
         self.menus, self.prompts = new_menus, new_prompts  # new calls get the new menus
+        for service in (self.recording, self.callbacks, self.voicemail, self.screen_pop,
+                        self.queue_stats, self.presence):
+            if service is not None:
+                service.reconfigure(new)
         if self.dialable is not None:
             self.dialable.site_extensions = self._site_extensions(new)
-            gevent.spawn(self.dialable.refresh)
+            supervise.spawn(self.dialable.refresh, log=self.log, what="digit map")
         logs.configure(new.logging.level, new.logging.format)
         self.log.info("config reloaded", config=new.source,
                       needs_restart=needs_restart or None)
@@ -243,7 +261,8 @@ class App:
         handlers = [
             gevent.signal_handler(signal.SIGTERM, self.request_stop),
             gevent.signal_handler(signal.SIGINT, self.request_stop),
-            gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(self.reload)),
+            gevent.signal_handler(signal.SIGHUP, lambda: supervise.spawn(
+                self.reload, log=self.log, what="reload")),
         ]
         try:
             self.start()

@@ -23,6 +23,7 @@ import gevent
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from ivr_app import supervise
 from ivr_app.db import employees
 from ivr_app.db.pool import run_or
 from ivr_app.menus import Menu
@@ -92,17 +93,13 @@ class DialableExtensions:
 
     def start(self) -> DialableExtensions:
         self.refresh()
-        self._loop = gevent.spawn(self._run)
-        self._loop.link_exception(self._died)
+        self._loop = supervise.forever(self._run, log=self.log, what="digit map refresh")
         return self
 
     def _run(self) -> None:
         while True:
             gevent.sleep(self.refresh_seconds)
             self.refresh()
-
-    def _died(self, g: gevent.Greenlet) -> None:
-        self.log.error("digit map refresh stopped", error=repr(g.exception))
 
     def stop(self) -> None:
         if self._loop is not None:

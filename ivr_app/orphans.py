@@ -23,6 +23,7 @@ from typing import Any
 
 import gevent
 
+from ivr_app import supervise
 from ivr_app.db import calls
 from ivr_app.db.pool import run_or
 from ivr_app.esl.events import Event
@@ -44,7 +45,8 @@ class OrphanCalls:
         return self
 
     def _connected(self, control: Any) -> None:
-        gevent.spawn(self.reconcile, set(control.channels))
+        supervise.spawn(self.reconcile, set(control.channels), log=self.log,
+                        what="orphan calls")
 
     def reconcile(self, live: set[str]) -> None:
         """Close what ended meanwhile, watch what still runs (idempotent)."""

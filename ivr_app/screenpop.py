@@ -52,6 +52,10 @@ class ScreenPop:
         self.log = log.bind(component="screen-pop")
         self.sent = 0
 
+    def reconfigure(self, config: Any) -> None:
+        """A reload: the next screen pop goes where the new configuration says."""
+        self.cfg = config.screen_pop
+
     def offer(self, offer: Offer) -> gevent.Greenlet:
         return gevent.spawn(self._publish, offer)
 

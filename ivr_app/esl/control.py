@@ -27,6 +27,7 @@ import gevent
 import gevent.event
 import gevent.queue
 
+from ivr_app import supervise
 from ivr_app.esl.connection import EslConnection
 from ivr_app.esl.dialstring import DialString
 from ivr_app.esl.errors import AuthFailed, CommandFailed, ConnectionLost, EslError
@@ -66,8 +67,10 @@ class ControlConnection:
     # -- public --------------------------------------------------------------------------------
 
     def start(self) -> ControlConnection:
-        self._dispatcher = gevent.spawn(self._dispatch_loop)
-        self._supervisor = gevent.spawn(self._supervise)
+        self._dispatcher = supervise.forever(self._dispatch_loop, log=self.log,
+                                             what="control event dispatch")
+        self._supervisor = supervise.forever(self._supervise, log=self.log,
+                                             what="control connection")
         return self
 
     def stop(self) -> None:

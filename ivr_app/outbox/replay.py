@@ -18,6 +18,7 @@ import gevent.event
 import psycopg
 from psycopg_pool import PoolTimeout
 
+from ivr_app import supervise
 from ivr_app.outbox.breaker import _first_line
 from ivr_app.outbox.journal import Entry
 from ivr_app.outbox.ops import UnknownOperation, from_data
@@ -103,7 +104,7 @@ class Prober:
         self._pruned_at = 0.0
 
     def start(self) -> Prober:
-        self.greenlet = gevent.spawn(self._run)
+        self.greenlet = supervise.forever(self._run, log=self.log, what="outbox prober")
         self.greenlet.name = "outbox-prober"
         return self
 

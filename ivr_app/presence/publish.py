@@ -19,6 +19,7 @@ import gevent
 import gevent.event
 import psycopg
 
+from ivr_app import supervise
 from ivr_app.db.presence import CHANNEL
 from ivr_app.errors import IvrAppError
 
@@ -55,8 +56,12 @@ class PresenceListener:
         self.listening = gevent.event.Event()
         self._greenlet: gevent.Greenlet | None = None
 
+    def reconfigure(self, config: Any) -> None:
+        """A reload: the lamps' domain (ivr.voicemail_domain) for the next change."""
+        self.domain = config.ivr.voicemail_domain
+
     def start(self) -> PresenceListener:
-        self._greenlet = gevent.spawn(self._run)
+        self._greenlet = supervise.forever(self._run, log=self.log, what="presence listener")
         return self
 
     def stop(self) -> None:

@@ -20,10 +20,10 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import gevent
 import psycopg
 from psycopg_pool import PoolTimeout
 
+from ivr_app import supervise
 from ivr_app.config import Config
 from ivr_app.db import voicemails
 from ivr_app.esl.events import Event
@@ -43,6 +43,10 @@ class VoicemailService:
         self.notified = 0
         outbox.on_applied(ops.VoicemailStored.name, self._stored)
 
+    def reconfigure(self, config: Config) -> None:
+        """A reload: the notice's webhook and e-mail settings apply to the next message."""
+        self.cfg = config.presence
+
     def attach(self, control: Any) -> VoicemailService:
         control.on(SUBCLASS, self.on_maintenance)
         return self
@@ -50,7 +54,7 @@ class VoicemailService:
     def on_maintenance(self, event: Event) -> None:
         if event.get("VM-Action") != "leave-message":
             return
-        gevent.spawn(self.store, event)
+        supervise.spawn(self.store, event, log=self.log, what="voicemail store")
 
     def store(self, event: Event) -> str:
         """Store the message (or journal it); the notices follow once its row exists."""
@@ -83,9 +87,10 @@ class VoicemailService:
                   "caller_name": op.caller_name, "customer": customer_name,
                   "company": company, "seconds": op.seconds, "call_uuid": op.call_uuid}
         if self.cfg.voicemail_webhook_url:
-            gevent.spawn(self.notify, vm_id, notice, log)
+            supervise.spawn(self.notify, vm_id, notice, log, log=log, what="voicemail notice")
         if self.cfg.smtp_host and email_to:
-            gevent.spawn(self.email, email_to, notice, op.path, log)
+            supervise.spawn(self.email, email_to, notice, op.path, log, log=log,
+                            what="voicemail e-mail")
 
     def email(self, to: str, notice: dict[str, Any], path: str, log: Any) -> bool:
         """The message as an e-mail to the employee, the recording attached (up to 10 MB)."""

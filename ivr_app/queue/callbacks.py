@@ -24,6 +24,7 @@ import gevent.queue
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from ivr_app import supervise
 from ivr_app.config import Config
 from ivr_app.db import customers, interactions
 from ivr_app.db import presence as presence_db
@@ -62,7 +63,7 @@ class CallbackDialer:
         control.on("CHANNEL_HANGUP_COMPLETE", self._event)
 
     def start(self) -> CallbackDialer:
-        self._greenlet = gevent.spawn(self._run)
+        self._greenlet = supervise.forever(self._run, log=self.log, what="callback dialler")
         return self
 
     def stop(self) -> None:
@@ -79,6 +80,11 @@ class CallbackDialer:
 
     def _db(self, what: str, fn: Callable[[psycopg.Connection], Any], default: Any) -> Any:
         return run_or(self.pool, what, fn, default, self.log)
+
+    def reconfigure(self, config: Config) -> None:
+        """A reload: the toll-fraud lists, the gateway and the company number apply to the
+        next callback dialled."""
+        self.config = config
 
     def _run(self) -> None:
         while not self._stop.wait(self.config.queue.dispatch_interval_seconds):
@@ -126,7 +132,8 @@ class CallbackDialer:
         # this node is dialling: without the heartbeat another node would take the request
         # for lost and put it back in line (qdb.expire_stale)
         beating = gevent.event.Event()
-        gevent.spawn(self._heartbeat, cb.offer.entry_id, beating)
+        supervise.spawn(self._heartbeat, cb.offer.entry_id, beating, log=self.log,
+                        what="callback heartbeat")
         try:
             self._call(spec, cb, agent, customer, events, log)
         finally:

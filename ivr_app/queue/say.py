@@ -21,6 +21,7 @@ from typing import Any
 import gevent
 import gevent.event
 
+from ivr_app import supervise
 from ivr_app.esl.errors import CommandFailed, EslError
 from ivr_app.esl.quoting import Target, quote
 
@@ -33,7 +34,8 @@ class SayLanguages:
         self.checked = gevent.event.Event()  # set after each check of a connection
 
     def attach(self, control: Any) -> SayLanguages:
-        control.on_connected.append(lambda c: gevent.spawn(self.check, c))
+        control.on_connected.append(
+            lambda c: supervise.spawn(self.check, c, log=self.log, what="say languages"))
         return self
 
     def can_say(self, language: str) -> bool:

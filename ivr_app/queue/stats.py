@@ -21,6 +21,7 @@ from typing import Any
 import gevent
 import psycopg
 
+from ivr_app import supervise
 from ivr_app.db import queue_stats as qstats
 from ivr_app.db import queues as qdb
 from ivr_app.queue.spec import QueueSpec
@@ -60,8 +61,12 @@ class QueueStatsPublisher:
         self.published = 0
         self._greenlet: gevent.Greenlet | None = None
 
+    def reconfigure(self, config: Any) -> None:
+        """A reload: the wallboard's interval applies from its next tick."""
+        self.interval = config.queue.stats_interval_seconds
+
     def start(self) -> QueueStatsPublisher:
-        self._greenlet = gevent.spawn(self._run)
+        self._greenlet = supervise.forever(self._run, log=self.log, what="queue wallboard")
         return self
 
     def stop(self) -> None:

@@ -19,6 +19,7 @@ whatever it could not write.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ import gevent
 import gevent.queue
 
 from ivr_app import outbox as outbox_mod
+from ivr_app import supervise
 from ivr_app.config import Config
 from ivr_app.db.recordings import RecordingMeta
 from ivr_app.esl.call import Call
@@ -66,13 +68,21 @@ class RecordingService:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
+    def reconfigure(self, config: Config) -> None:
+        """A reload: the policy, consent, stereo and minimum length apply to the next
+        recording (the directory needs a restart: RECORD_STOPs of files already being
+        written there must still be ours)."""
+        self.cfg = dataclasses.replace(config.recording, directory=self.cfg.directory)
+        self.policy = Policy.from_config(self.cfg)
+
     def start(self, control: Any) -> RecordingService:
         self.control = control
         if control is not None:
             control.on("RECORD_START", self.on_record_start)
             control.on("RECORD_STOP", self.on_record_stop)
             control.on("DTMF", self.on_dtmf)
-        self._writer = gevent.spawn(self._write_loop)
+        self._writer = supervise.forever(self._write_loop, log=self.log,
+                                         what="recording writer")
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -178,10 +188,10 @@ class RecordingService:
         employee = (event.get("Caller-Destination-Number") or "").split("@")[0]
         if keys == self.start_key:
             self._keys[leg] = ""
-            gevent.spawn(self._toggle, call, employee)
+            supervise.spawn(self._toggle, call, employee, log=self.log, what="*2 recording")
         elif keys == self.mask_key and call in self.active:
             self._keys[leg] = ""
-            gevent.spawn(self._mask, call, employee)
+            supervise.spawn(self._mask, call, employee, log=self.log, what="*3 mask")
 
     def _note_press(self, call: str, key: str, action: str, employee: str) -> None:
         """Who pressed what goes onto the channel before the command it causes, so the
