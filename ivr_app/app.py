@@ -34,7 +34,7 @@ from ivr_app.esl.call import Call
 from ivr_app.esl.control import ControlConnection
 from ivr_app.esl.outbound import OutboundServer
 from ivr_app.handlers import ivr, star
-from ivr_app.handlers.context import HandlerContext
+from ivr_app.handlers.context import ERROR_TONE, HandlerContext
 from ivr_app.menus import MenuSet
 from ivr_app.metrics import Metrics
 from ivr_app.orphans import OrphanCalls
@@ -160,7 +160,8 @@ class App:
             self.outbound = OutboundServer(cfg.outbound.host, cfg.outbound.port,
                                            self._handle_call, self.log,
                                            max_calls=cfg.outbound.max_calls,
-                                           calls=self.calls).start()
+                                           calls=self.calls,
+                                           on_failure=self._call_failed).start()
         self.log.info("started", node=cfg.node_name, config=cfg.source,
                       outbound_port=self.outbound.port if self.outbound else None)
 
@@ -180,6 +181,14 @@ class App:
             star.handle(call, ctx)
         else:
             ivr.handle(call, ctx)
+
+    def _call_failed(self, call: Call) -> None:
+        """A call whose handler failed: the menus' ``technical_problem`` prompt (or the
+        reorder tone) before the dialplan's fallback takes it (OutboundServer._hand_back)."""
+        ctx = HandlerContext(self.config, self.pool, call.log, menus=self.menus,
+                             prompts=self.prompts)
+        language = self.menus.languages[0] if self.menus is not None else "en"
+        call.playback(ctx.prompt_or("technical_problem", language, ERROR_TONE), timeout=8)
 
     def _on_call_changed(self, extension: str, on_call: bool) -> None:
         """The lamp follows: on the phone while busy, their own state again after."""

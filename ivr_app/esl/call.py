@@ -506,7 +506,11 @@ class Call:
     def finish(self, timeout: float = 5.0) -> Event | None:
         """Make sure the call is down, read its final events, say goodbye to the socket.
 
-        Returns CHANNEL_HANGUP_COMPLETE (hangup cause, CDR variables) if it arrived in time."""
+        Returns CHANNEL_HANGUP_COMPLETE (hangup cause, CDR variables) if it arrived in time;
+        None at once for a call handed back to the dialplan (the socket closed, the channel
+        going on without us)."""
+        if self.conn.closed.is_set() and not self._hung_up.is_set():
+            return None
         if not self.ended:
             self.hangup()
         self._complete.wait(timeout)

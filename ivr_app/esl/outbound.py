@@ -6,6 +6,7 @@ greenswitch's ``OutboundESLServer`` polls a non-blocking ``accept()`` every 100 
 This is a ``gevent.server.StreamServer`` instead: accept is event-driven, TCP_NODELAY is set
 (commands are small writes; Nagle plus delayed ACKs would add 40 ms stalls), a bind failure
 is an exception, and a call over ``max_calls`` gets an explicit busy hangup, never silence.
+A handler that fails hands the call back to the dialplan's fallback (``_hand_back``).
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ class OutboundServer:
     def __init__(self, host: str, port: int, handler: CallHandler, log: Any, *,
                  max_calls: int = 500, calls: gevent.pool.Group | None = None,
                  command_timeout: float = 10.0, over_capacity_cause: str = "USER_BUSY",
-                 event_format: str = "plain"):
+                 event_format: str = "plain",
+                 on_failure: Callable[[Call], None] | None = None):
         self.handler = handler
+        self.on_failure = on_failure
         self.log = log
         self.max_calls = max_calls
         self.calls = calls if calls is not None else gevent.pool.Group()
@@ -78,6 +81,23 @@ class OutboundServer:
         finally:
             self.live.pop(call.uuid, None)
 
+    def _hand_back(self, call: Call, log: Any) -> None:
+        """A handler that failed (a bug, a lost database mid-step) never strands the caller:
+        what plays is stopped, ``on_failure`` tells the caller (an apology), and the socket
+        is closed without a hangup, so FreeSWITCH goes on with the dialplan's own fallback
+        after the ``socket`` application (the operator, then voicemail), as when ivr-app is
+        down. The handler's own ``finally`` blocks have already closed its rows."""
+        if call.ended:
+            return
+        try:
+            with gevent.Timeout(10):
+                call.break_(all_queued=True)
+                if self.on_failure is not None:
+                    self.on_failure(call)
+        except (Exception, gevent.Timeout) as exc:  # noqa: BLE001 - the hand-back goes on
+            log.warning("apology not played", error=repr(exc))
+        call.conn.close("handler failed: handed back to the dialplan")
+
     def _run(self, call: Call) -> None:
         log = call.log.bind(caller=call.caller_id_number, destination=call.destination_number)
         call.log = log
@@ -100,8 +120,8 @@ class OutboundServer:
             call.hangup("SYSTEM_SHUTDOWN")
             raise
         except Exception:
-            log.exception("call handler failed")
-            call.hangup("NORMAL_TEMPORARY_FAILURE")
+            log.exception("call handler failed: back to the dialplan's fallback")
+            self._hand_back(call, log)
         finally:
             final = call.finish()
             log.info("call ended", hangup_cause=call.hangup_cause,
