@@ -15,6 +15,14 @@ Each step is idempotent (a second run changes nothing) and keeps the stock file'
    Local_Extension (1000-1019) and vmain (*98): without this the stock extensions win and
    the app never sees internal calls or star codes. (That later include reads our file a
    second time; FreeSWITCH stops at the first match, so the copy is never reached.)
+7. ``directory/default.xml``: one presence publisher. FreeSWITCH publishes every phone
+   channel's own presence under its ``presence_id`` (``CS_ROUTING``, ``answered``,
+   ``CS_HANGUP``, which mod_sofia shows as ``Call``, ``Talk`` and ``Available``) beside the
+   state ivr-app publishes: a watcher's lamp said "Available" after every call, then "In a
+   meeting" again. The phones' calls get the presence_id ``ivr-app-calls@<domain>``, which
+   no lamp watches: a domain variable for the calls they make (set when sofia authenticates
+   them, before routing), and in the domain's ``dial-string`` for the calls they take
+   (``user/<ext>``). ivr-app publishes "On the phone" itself (presence/oncall.py).
 
 Nothing here runs on FreeSWITCH: afterwards ``reloadacl``, ``reload mod_event_socket`` and
 ``reloadxml`` (or a restart, which switch.conf.xml needs) make it take effect.
@@ -34,6 +42,10 @@ from ivr_app.esl.password import weakness
 
 SHIPPED = Path(__file__).resolve().parents[1] / "freeswitch"
 DEFAULT_INCLUDE = '<X-PRE-PROCESS cmd="include" data="default/ivr-app*.xml"/>'
+PRESENCE_USER = "ivr-app-calls"  # the presence_id of the phones' channels: no lamp watches it
+PRESENCE_VARIABLE = (f'<variable name="presence_id" value="{PRESENCE_USER}@$${{domain}}"/>'
+                     "  <!-- ivr-app: one presence publisher -->")
+_DIAL_STRING_PRESENCE = "presence_id=${dialed_user}@${dialed_domain}"
 _COMMENT = re.compile(r"<!--.*?-->\s*", re.S)
 _PASSWORD = re.compile(r'^[A-Za-z0-9._~+/=-]{12,128}$')
 
@@ -80,7 +92,8 @@ def check_password(password: str) -> None:
 def install(conf: Path, esl_password: str) -> list[Change]:
     """Install into ``conf`` (FreeSWITCH's conf directory); the changes made, [] if none."""
     check_password(esl_password)
-    steps = (_vars, _event_socket, _acl, _switch, _local_stream, _default_dialplan)
+    steps = (_vars, _event_socket, _acl, _switch, _local_stream, _default_dialplan,
+             _directory_presence)
     changes: list[Change] = []
     for step in steps:
         change = step(conf, esl_password)
@@ -179,6 +192,24 @@ def _default_dialplan(conf: Path, _password: str) -> Change | None:
             f"    {DEFAULT_INCLUDE}\n")
     _write(path, text[:m.end()] + line + text[m.end():])
     return Change("dialplan/default.xml", "ivr-app's extensions first in context default")
+
+
+def _directory_presence(conf: Path, _password: str) -> Change | None:
+    path = conf / "directory" / "default.xml"
+    text = _read(path)
+    new = text.replace(_DIAL_STRING_PRESENCE, f"presence_id={PRESENCE_USER}@${{dialed_domain}}")
+    if f'name="presence_id" value="{PRESENCE_USER}@' not in new:
+        m = re.search(r"<domain\s[^>]*>.*?(\n\s*)<variables>\s*\n", new, re.S)
+        if m is None:
+            raise ConfigError([f"{path}: no <variables> in the <domain> to give the phones' "
+                               "calls ivr-app's presence_id (freeswitch/README.md)"])
+        indent = m.group(1).lstrip("\n") + "  "
+        new = new[:m.end()] + f"{indent}{PRESENCE_VARIABLE}\n" + new[m.end():]
+    if new == text:
+        return None
+    _write(path, new)
+    return Change("directory/default.xml",
+                  f"the phones' channels publish no presence of their own ({PRESENCE_USER})")
 
 
 # -- ivr-app freeswitch install ---------------------------------------------------------------

@@ -560,3 +560,43 @@ def test_external_legs_are_capped_across_an_employees_calls(ivr, db, legs):
     assert len(external) == 1
     assert "more than 3 external legs" in out.getvalue()
     assert app.external_legs["1001"] == 2  # this call's leg was given back
+
+
+def lamp_events(fs):
+    """(from, status, login) of every PRESENCE_IN the switch fired, in order."""
+    seen = []
+    fs.observers.append(lambda name, headers: seen.append(
+        (dict(headers).get("from"), dict(headers).get("status"), dict(headers).get("login")))
+        if name == "PRESENCE_IN" else None)
+    return seen
+
+
+def test_a_stock_directory_publishes_the_phones_own_call_states(ivr, db):
+    """A stock FreeSWITCH (the inbound-bridge-registered-user capture): 1001's phone channel
+    publishes CS_ROUTING / answered / CS_HANGUP for 1001 itself, beside ivr-app's state: the
+    watcher's lamp says Available after the call (the real run's flicker)."""
+    fs, _app, _out = ivr
+    seen = lamp_events(fs)
+    ended(star(fs, "meeting"))
+    wait_until(lambda: ("1001@127.0.0.1", "In a meeting") in [s[:2] for s in seen], timeout=5)
+    own = [status for who, status, login in seen
+           if who == "1001@127.0.0.1" and login == "src/switch_channel.c"]
+    assert own == ["CS_ROUTING", "answered", "CS_HANGUP"]
+
+
+def test_with_the_installed_directory_ivr_app_is_the_only_publisher(ivr, db):
+    """`ivr-app freeswitch install` gives the phones' channels the presence_id
+    ivr-app-calls@<domain>: what reaches 1001's lamp is ivr-app's alone."""
+    fs, _app, _out = ivr
+    fs.phone_presence_id = "ivr-app-calls@127.0.0.1"
+    seen = lamp_events(fs)
+    ended(star(fs, "meeting"))
+    wait_until(lambda: [s for s in seen if s[:2] == ("1001@127.0.0.1", "In a meeting")] and
+               [s for s in seen if s[1] == "CS_HANGUP"], timeout=5, what="the call's end")
+    gevent.sleep(0.2)
+    for_1001 = [status for who, status, _login in seen if who == "1001@127.0.0.1"]
+    assert "Available" not in for_1001[for_1001.index("In a meeting"):]
+    assert all(login != "src/switch_channel.c" for who, _s, login in seen
+               if who == "1001@127.0.0.1")
+    assert {who for who, _s, login in seen if login == "src/switch_channel.c"} == \
+        {"ivr-app-calls@127.0.0.1"}

@@ -41,6 +41,29 @@ STOCK_DEFAULT = """<?xml version="1.0" encoding="utf-8"?>
   </context>
 </include>
 """
+# conf/vanilla/directory/default.xml: the parts the installer touches
+STOCK_DIRECTORY = """<include>
+  <domain name="$${domain}">
+    <params>
+      <param name="dial-string" value="DIAL_STRING"/>
+    </params>
+
+    <variables>
+      <variable name="record_stereo" value="true"/>
+    </variables>
+
+    <groups>
+      <group name="default">
+        <users>
+          <X-PRE-PROCESS cmd="include" data="default/*.xml"/>
+        </users>
+      </group>
+    </groups>
+  </domain>
+</include>
+""".replace("DIAL_STRING", "{^^:sip_invite_domain=${dialed_domain}:presence_id=${dialed_user}@"
+            "${dialed_domain}}${sofia_contact(*/${dialed_user}@${dialed_domain})},"
+            "${verto_contact(${dialed_user}@${dialed_domain})}")
 STOCK_PUBLIC = """<?xml version="1.0" encoding="utf-8"?>
 <include>
   <context name="public">
@@ -56,6 +79,8 @@ def stock_conf(root: Path) -> Path:
     (root / "dialplan" / "public").mkdir(parents=True)
     (root / "dialplan" / "default.xml").write_text(STOCK_DEFAULT)
     (root / "dialplan" / "public.xml").write_text(STOCK_PUBLIC)
+    (root / "directory").mkdir()
+    (root / "directory" / "default.xml").write_text(STOCK_DIRECTORY)
     auto = root / "autoload_configs"
     auto.mkdir()
     (root / "vars.xml").write_text('<include>\n  <X-PRE-PROCESS cmd="set" '
@@ -113,7 +138,7 @@ def test_install_is_idempotent_and_keeps_the_stock_files(tmp_path):
     first = install(conf, "a-long-test-secret")
     assert {c.path for c in first} == {
         "vars.xml", "autoload_configs/event_socket.conf.xml", "autoload_configs/acl.conf.xml",
-        "autoload_configs/switch.conf.xml", "dialplan/default.xml"}
+        "autoload_configs/switch.conf.xml", "dialplan/default.xml", "directory/default.xml"}
     assert install(conf, "a-long-test-secret") == []
     default = (conf / "dialplan" / "default.xml").read_text()
     assert default.index(DEFAULT_INCLUDE) < default.index('name="Local_Extension"')
@@ -141,3 +166,17 @@ def test_the_cli_installs_with_the_configured_password(tmp_path, monkeypatch):
     assert "dialplan/default.xml: ivr-app's extensions first" in out.output
     again = CliRunner().invoke(cli, ["freeswitch", "install", "--conf", str(conf)])
     assert again.output.strip() == "nothing to change"
+
+
+def test_install_makes_ivr_app_the_only_presence_publisher_of_the_phones(tmp_path):
+    """The phones' channels get a presence_id no lamp watches: the calls they make (a domain
+    variable sofia sets when it authenticates them) and the calls they take (the dial-string's
+    own presence_id, which mod_dptools would otherwise add as <user>@<domain>)."""
+    conf = stock_conf(tmp_path / "conf")
+    install(conf, "a-long-test-secret")
+    text = (conf / "directory" / "default.xml").read_text()
+    assert "presence_id=${dialed_user}@${dialed_domain}" not in text
+    assert "presence_id=ivr-app-calls@${dialed_domain}}" in text
+    variables = text[text.index("<variables>"):text.index("</variables>")]
+    assert '<variable name="presence_id" value="ivr-app-calls@$${domain}"/>' in variables
+    assert text.count("ivr-app-calls@$${domain}") == 1

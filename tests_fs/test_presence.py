@@ -96,7 +96,12 @@ def test_a_phone_subscribed_to_1002_sees_in_a_meeting_then_available(lab, sip):
         assert meeting[0][1] == "busy"  # rpid
         lab.monitor.wait(mark, "CHANNEL_DESTROY", timeout=10, Unique_ID=uuid)
         gevent.sleep(2.0)  # an absence: what FreeSWITCH sends at the call's end has come
-        assert _notes(watcher)[-1][0] == "In a meeting", _notes(watcher)
+        notes = [n for n, _ in _notes(watcher)]
+        after = notes[notes.index("In a meeting"):]
+        # one publisher: FreeSWITCH's own channel presence for the call (its "Available" at
+        # the hangup) never reaches the lamp between ivr-app's states
+        assert "Available" not in after, notes
+        assert after[-1] == "In a meeting", notes
         seen = len(_notes(watcher))
         again = sip.call("*30", number="1002", profile="internal", auth_user="1002",
                          max_seconds=30)

@@ -36,6 +36,7 @@ CALLING = {
     "CHANNEL_CREATE": ("switch_core_state_machine.c", "switch_core_session_run", 628),
     "CHANNEL_STATE": ("switch_channel.c", "switch_channel_perform_set_running_state", 2095),
     "CHANNEL_CALLSTATE": ("switch_channel.c", "switch_channel_perform_set_callstate", 313),
+    "PRESENCE_IN": ("switch_channel.c", "switch_channel_perform_presence", 860),
     "CHANNEL_ANSWER": ("switch_channel.c", "switch_channel_perform_mark_answered", 3846),
     "CHANNEL_PROGRESS_MEDIA": ("switch_channel.c", "switch_channel_perform_mark_pre_answered",
                                3647),
@@ -224,6 +225,22 @@ class Channel:
         self.state = state
         self.fire("CHANNEL_STATE")
 
+    def presence(self, status: str) -> None:
+        """switch_channel_perform_presence: a channel with a presence_id publishes its own
+        state (CS_ROUTING, answered, CS_HANGUP), as the inbound-bridge-registered-user
+        capture shows for a registered phone's leg; mod_sofia turns these into the lamp's
+        Call / Talk / Available. Without a presence_id: nothing."""
+        presence_id = self.vars.get("presence_id")
+        if not presence_id:
+            return
+        info = {"CS_ROUTING": "progressing" if self.direction == "outbound" else "alerting",
+                "answered": "active"}.get(status, "idle")
+        self.fire("PRESENCE_IN", post=[
+            ("proto", "any"), ("login", "src/switch_channel.c"), ("from", presence_id),
+            ("rpid", "unknown"), ("status", status), ("event_type", "presence"),
+            ("alt_event_type", "dialog"), ("presence-call-info-state", info),
+            ("presence-call-direction", self.direction)])
+
     def set_call_state(self, state: str) -> None:
         old = self.call_state
         self.call_state = state
@@ -298,6 +315,7 @@ class Channel:
         self.vars.setdefault("endpoint_disposition", "ANSWER")
         self.answered.set()
         self.fire("CHANNEL_ANSWER")
+        self.presence("answered")
 
     def pre_answer(self) -> None:
         if self.answer_state in ("answered", "early"):
@@ -334,6 +352,7 @@ class Channel:
         self.destroyed.set()
         self.state = "CS_HANGUP"
         self.fire("CHANNEL_STATE")
+        self.presence("CS_HANGUP")
         for fn in list(self.on_teardown):  # media bugs close here (RECORD_STOP in CS_HANGUP)
             fn(self)
         self.state = "CS_REPORTING"

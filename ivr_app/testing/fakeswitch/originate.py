@@ -446,11 +446,14 @@ class Originator:
             leg.vars.update({k: v for k, v in self.switch._user_vars(user)
                              if k.startswith(("effective_caller_id", "outbound_caller_id",
                                               "user_context", "accountcode", "callgroup"))})
+            # the directory's dial-string: {presence_id=${dialed_user}@${dialed_domain}}
+            leg.vars["presence_id"] = self.switch.phone_presence_id or f"{user}@127.0.0.1"
         self.switch.add_channel(leg)
         leg.state = "CS_INIT"
         leg.fire("CHANNEL_OUTGOING")
         leg.fire("CHANNEL_ORIGINATE")
         leg.fire("CHANNEL_CREATE")
+        leg.presence("CS_ROUTING")
         return leg
 
     # -- applications and API ------------------------------------------------------------------

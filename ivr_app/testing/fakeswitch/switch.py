@@ -81,6 +81,11 @@ class FakeSwitch:
         self.reloadxml_hook: Callable[[], str] | None = None
         self.dialplan_dir: Path | None = None  # reloadxml re-reads it, like conf/dialplan
         self.registrations: dict[str, dict[str, str]] = {}
+        # the presence_id the directory gives the phones' channels: None, as a stock
+        # directory does (a phone's own call: its From user@host, set by sofia; a call to
+        # it: <user>@<domain> from the dial-string); `ivr-app freeswitch install` makes it
+        # ivr-app-calls@<domain> (ivr_app/fsconf.py, step 7)
+        self.phone_presence_id: str | None = None
         # the directory (conf/directory): domain -> user ids; the vanilla one has 1000-1019
         self.directory: dict[str, set[str]] = {"127.0.0.1": {str(n) for n in range(1000, 1020)}}
         self.voicemail_dir = Path(tempfile.mkdtemp(prefix="fakeswitch-vm-"))
@@ -223,7 +228,9 @@ class FakeSwitch:
         ch = Channel(self, name=f"sofia/internal/{number}@127.0.0.1", caller_id_name=name,
                      caller_id_number=number, destination=destination, context="default",
                           variables={"sofia_profile_name": "internal", "sip_authorized": "true",
-                                **dict(self._user_vars(user)), **(variables or {})})
+                                **dict(self._user_vars(user)),
+                                "presence_id": self.phone_presence_id or f"{number}@127.0.0.1",
+                                **(variables or {})})
         refused = self.admit()
         self.add_channel(ch)
         ch.runner = gevent.spawn(self.run_channel, ch, refused)
@@ -238,6 +245,7 @@ class FakeSwitch:
                 return
             ch.set_state("CS_INIT")
             ch.set_state("CS_ROUTING")
+            ch.presence("CS_ROUTING")
             self.route(ch)
         finally:
             if not ch.hungup.is_set():
