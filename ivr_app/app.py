@@ -156,7 +156,8 @@ class App:
                 on_call.busy_extensions, cfg.queue.stats_interval_seconds, self.log).start()
             self.callbacks = CallbackDialer(
                 self.pool, self.control, lambda: self.menus.queues if self.menus else {},
-                on_call.busy_extensions, cfg, self.log, clock=lambda: self.clock()).start()
+                on_call.busy_extensions, cfg, self.log, clock=lambda: self.clock(),
+                outbox=self.outbox).start()
             self.outbound = OutboundServer(cfg.outbound.host, cfg.outbound.port,
                                            self._handle_call, self.log,
                                            max_calls=cfg.outbound.max_calls,

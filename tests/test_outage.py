@@ -386,3 +386,27 @@ def test_with_postgresql_up_a_write_goes_straight_in_with_its_id(db, database_ur
     assert not outbox.journal.file.exists()
     assert db.execute("SELECT op FROM outbox_applied").fetchall() == \
         [("queues.callback_requested",)]
+
+
+def test_the_callback_dialler_does_not_wait_for_a_database_known_down(outage):
+    """Twice a second the dialler looks for a callback whose turn it is; during an outage each
+    look used to wait for a pooled connection that could not come. With the breaker open it
+    asks nothing (issue 19)."""
+    cluster, _url, _fs, app, _out = outage
+    asked: list[str] = []
+    real = app.pool.connection
+
+    def connection(*args, **kw):
+        if gevent.getcurrent() is app.callbacks._greenlet:
+            asked.append("dialler")
+        return real(*args, **kw)
+
+    app.pool.connection = connection
+    wait_until(lambda: asked, timeout=5, what="the dialler looking while PostgreSQL is up")
+    cluster.pg_ctl("stop", "-m", "fast")
+    app.outbox.breaker.trip("PostgreSQL stopped by the test")
+    asked.clear()
+    gevent.sleep(4 * app.config.queue.dispatch_interval_seconds)
+    assert app.outbox.breaker.is_open  # the prober's failing probes keep it open
+    assert asked == []
+    cluster.pg_ctl("start")
