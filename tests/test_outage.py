@@ -410,3 +410,26 @@ def test_the_callback_dialler_does_not_wait_for_a_database_known_down(outage):
     assert app.outbox.breaker.is_open  # the prober's failing probes keep it open
     assert asked == []
     cluster.pg_ctl("start")
+
+
+def test_a_star_code_in_an_outage_is_kept_and_applied_once_it_is_back(outage):
+    """*31 while PostgreSQL is down: confirmed, journaled with the call's writes, and 1001 is
+    in a meeting once the journal is replayed (it used to be refused: "not changed")."""
+    cluster, url, fs, app, out = outage
+    cluster.pg_ctl("stop", "-m", "fast")
+    app.outbox.breaker.trip("PostgreSQL stopped by the test")
+    ch = fs.phone_call("1001", "74951112233",
+                       variables={"ivr_app_entry": "star", "ivr_app_star_action": "meeting"})
+    ended(ch)
+    heard = [p for u, p in fs.played if u == ch.uuid]
+    assert heard == [app.prompts.path(app.menus.prompts["presence_meeting"], "en")]
+    assert "presence.changed" in [e.op for e in app.outbox.journal.entries()]
+    cluster.pg_ctl("start")
+    wait_until(lambda: not app.outbox.journal.file.exists(), timeout=30,
+               what="the journal replayed")
+    with psycopg.connect(url) as db:
+        assert db.execute("""SELECT p.state::text, p.updated_by FROM presence p
+                             JOIN employees e ON e.id = p.employee_id
+                             WHERE e.extension = '1001'""").fetchone() == \
+            ("meeting", "star code meeting")
+    assert "presence change journaled: applied when PostgreSQL is back" in out.getvalue()

@@ -15,16 +15,14 @@ logged.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-import psycopg
-
-from ivr_app.db import presence as presence_db
 from ivr_app.esl.call import Call
 from ivr_app.handlers import presence_menu
 from ivr_app.handlers.context import CONFIRM_TONE, ERROR_TONE, HandlerContext
 from ivr_app.menus import EXTENSION
+from ivr_app.outbox import ops
+from ivr_app.outbox.outbox import JOURNALED, WRITTEN
 from ivr_app.phone import to_e164
 from ivr_app.presence.model import State
 from ivr_app.presence.tollfraud import NumberGuard, NumberRefused
@@ -56,15 +54,12 @@ class StarCode:
             self.refuse("star code from a user that is not an extension", action=action)
             return
         if action in STATES:
-            self.change(f"presence_{action}",
-                        lambda c: presence_db.set_state(c, self.extension, STATES[action],
-                                                        by=f"star code {action}"))
+            self.change(f"presence_{action}", "state", STATES[action].value,
+                        f"star code {action}")
         elif action == "forward":
             self.forward(argument)
         elif action == "forward_off":
-            self.change("presence_forward_off",
-                        lambda c: presence_db.set_forward(c, self.extension, None,
-                                                          by="star code forward_off"))
+            self.change("presence_forward_off", "forward_to", None, "star code forward_off")
         else:
             self.refuse("unknown star code action", action=action)
             return
@@ -85,21 +80,27 @@ class StarCode:
                 self.log.warning("forward refused by the toll-fraud guard", reason=str(exc))
                 self.call.playback(self.prompt("presence_forward_refused", ERROR_TONE))
                 return
-        self.change("presence_forward_on",
-                    lambda c: presence_db.set_forward(c, self.extension, number,
-                                                      by="star code forward"),
+        self.change("presence_forward_on", "forward_to", number, "star code forward",
                     forward_to=number)
 
-    def change(self, confirmation: str, write: Callable[[psycopg.Connection], bool],
+    def change(self, confirmation: str, column: str, value: str | None, by: str,
                **log: Any) -> None:
-        done = self.ctx.db("presence change", write, None, self.log)
-        if done is None:  # PostgreSQL away: nothing was changed, say so
+        """Written now, or journaled while PostgreSQL is away (applied in order once it is
+        back, like the call's other writes): either way the change is kept and confirmed."""
+        done = self.ctx.write(ops.PresenceChanged(extension=self.extension, column=column,
+                                                  value=value, by=by), self.log)
+        if done.status == JOURNALED:
+            self.log.info("presence change journaled: applied when PostgreSQL is back",
+                          change=confirmation, **log)
+        elif done.status != WRITTEN:  # rejected, or the journal could not be written
             self.refuse("presence not changed: database unavailable", hangup=False)
-        elif not done:
+            return
+        elif not done.result:
             self.refuse("star code from an extension with no employee", hangup=False)
+            return
         else:
             self.log.info("presence changed by star code", change=confirmation, **log)
-            self.call.playback(self.prompt(confirmation))
+        self.call.playback(self.prompt(confirmation))
 
     def prompt(self, name: str, fallback: str = CONFIRM_TONE) -> str:
         return self.ctx.prompt_or(name, "en", fallback)

@@ -15,8 +15,17 @@ from typing import Any, ClassVar
 
 import psycopg
 
-from ivr_app.db import calls, interactions, queue_callbacks, queues, recordings, voicemails
+from ivr_app.db import (
+    calls,
+    interactions,
+    presence,
+    queue_callbacks,
+    queues,
+    recordings,
+    voicemails,
+)
 from ivr_app.db.recordings import RecordingMeta
+from ivr_app.presence.model import State
 
 
 def now_iso() -> str:
@@ -262,3 +271,23 @@ class VoicemailStored(Op):
                                 caller_number=self.caller_number,
                                 caller_name=self.caller_name, path=self.path,
                                 seconds=self.seconds, customer_id=self.customer_id, at=self.at)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PresenceChanged(Op):
+    """A star code's change: ``column`` is ``state`` (a presence state) or ``forward_to`` (a
+    number, None to clear). Journaled like the call's other writes when PostgreSQL is away:
+    the employee's *31 in an outage takes effect, in order, once it is back."""
+
+    name = "presence.changed"
+    extension: str
+    column: str
+    value: str | None
+    by: str
+
+    def apply(self, conn: psycopg.Connection) -> bool:
+        if self.column == "state":
+            return presence.set_state(conn, self.extension, State(self.value or ""), self.by)
+        if self.column == "forward_to":
+            return presence.set_forward(conn, self.extension, self.value, self.by)
+        raise UnknownOperation(f"presence.changed: no column {self.column!r}")
