@@ -297,6 +297,10 @@ class OutboxConfig:
         1.0, Float(0.05, 60), "how often PostgreSQL is probed and the journal replayed")
     probe_timeout_seconds: float = setting(
         2.0, Float(0.1, 60), "the deadline of one probe, and of one replayed write")
+    legacy_recording_spool: str = setting(
+        "var/spool/recordings", Str(),
+        "where versions before the outbox spooled recordings: a pending.jsonl there is "
+        "imported into the journal once, at start")
 
 
 # Premium-rate and satellite ranges never reached by a forward or follow-me leg: international

@@ -433,3 +433,35 @@ def test_a_star_code_in_an_outage_is_kept_and_applied_once_it_is_back(outage):
                              WHERE e.extension = '1001'""").fetchone() == \
             ("meeting", "star code meeting")
     assert "presence change journaled: applied when PostgreSQL is back" in out.getvalue()
+
+
+def test_an_old_recording_spool_is_imported_once_and_attached(tmp_path, database_url, db):
+    """An install upgraded from the version with recording.spool_dir: its pending.jsonl
+    becomes a journal entry at start, is replayed into PostgreSQL, and is never read again."""
+    from ivr_app import config
+    from ivr_app.outbox import start as start_outbox
+
+    old = tmp_path / "var" / "spool" / "recordings"
+    old.mkdir(parents=True)
+    uuid = str(uuid_mod.uuid4())
+    (old / "pending.jsonl").write_text(
+        json.dumps({"call_uuid": uuid, "path": f"/rec/{uuid}.wav", "status": "complete",
+                    "sha256": "ab" * 32, "bytes": 1234}) + "\n" + '{"call_uuid": "torn')
+    cfg = config.load(None, {"DATABASE_URL": database_url,
+                             "IVR_APP_OUTBOX_DIRECTORY": str(tmp_path / "outbox"),
+                             "IVR_APP_OUTBOX_LEGACY_RECORDING_SPOOL": str(old),
+                             "IVR_APP_OUTBOX_PROBE_INTERVAL_SECONDS": "0.1"})
+    pool = ConnectionPool(database_url, min_size=1, max_size=2, open=True)
+    _outbox, prober = start_outbox(cfg, pool, logs.get_logger("t"))
+    try:
+        assert not (old / "pending.jsonl").exists()
+        assert (old / "pending.jsonl.imported").exists()
+        wait_until(lambda: db.execute("SELECT sha256, bytes FROM recordings WHERE call_uuid = "
+                                      "%s", (uuid,)).fetchall() == [("ab" * 32, 1234)],
+                   timeout=10, what="the old spool's recording attached")
+    finally:
+        prober.stop()
+    again, prober = start_outbox(cfg, pool, logs.get_logger("t"))
+    prober.stop()
+    assert again.journal.count == 0  # nothing imported twice
+    pool.close()
