@@ -20,6 +20,7 @@ from urllib.parse import unquote
 
 from ivr_app.esl.wire import (
     Message,
+    ProtocolError,
     _keys,
     decode,
     header_value,
@@ -207,6 +208,8 @@ class DictEvent(Event):
 
 def json_event(payload: bytes) -> DictEvent:
     data = json.loads(payload, object_pairs_hook=_first_wins)
+    if not isinstance(data, dict):
+        raise TypeError(f"a JSON event is an object, not {type(data).__name__}")
     body = data.pop("_body", "")
     return DictEvent({k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items()},
                      body)
@@ -223,12 +226,17 @@ def xml_event(payload: bytes) -> DictEvent:
 
 
 def event_from_message(msg: Message) -> Event | None:
-    """The event carried by a ``text/event-*`` message, or None for other messages."""
+    """The event carried by a ``text/event-*`` message, or None for other messages. A JSON or
+    XML body that does not decode (a corrupted stream) is a ProtocolError, like bad framing:
+    the connection is closed and made again, the reader never dies of it."""
     ct = msg.content_type
     if ct == "text/event-plain":
         return PlainEvent(msg.body)
-    if ct == "text/event-json":
-        return json_event(msg.body)
-    if ct == "text/event-xml":
-        return xml_event(msg.body)
+    try:
+        if ct == "text/event-json":
+            return json_event(msg.body)
+        if ct == "text/event-xml":
+            return xml_event(msg.body)
+    except (ValueError, TypeError, AttributeError, ET.ParseError) as exc:
+        raise ProtocolError(f"{ct} body does not decode: {exc}") from None
     return None
