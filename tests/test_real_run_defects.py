@@ -4,7 +4,10 @@ run on a real FreeSWITCH in tests_fs/ (`make test-fs`)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gevent
+import pytest
 
 from ivr_app.testing.fakeswitch.originate import NEVER_ANSWERS, FarEnd
 from ivr_app.testing.waiting import wait_until
@@ -92,3 +95,64 @@ def test_a_literal_percent_sequence_in_a_caller_name_is_stored_verbatim(ivr, db)
     row(db, ch.uuid)
     stored = db.execute("SELECT caller_name FROM calls WHERE uuid = %s", (ch.uuid,)).fetchone()
     assert stored == (name,)
+
+
+HOSTILE_NAMES = [
+    "Eve\r\nsendmsg\r\ncall-command: hangup",  # a second command, if it reached the wire raw
+    "${system(touch /tmp/ivr-app-pwned)}",  # FreeSWITCH's variable expansion
+    "O'Brien \"Bob\" `id`",  # quotes of every kind
+    "Robert'); DROP TABLE calls;--",  # SQL
+    "{origination_uuid=x}user/1003,user/1004",  # a dial string
+    "Ж" * 1024,  # 1 KB (2 KB of UTF-8)
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES, ids=["crlf", "expansion", "quotes", "sql",
+                                                    "dialstring", "1kb"])
+def test_a_hostile_caller_name_is_stored_verbatim_and_executes_nothing(ivr, db, name):
+    """The call reaches the employee, the name is stored exactly as it came, the employee's
+    phone shows a name through the quoting gate, and no leg but the one dialled is made."""
+    fs, _app, _out = ivr
+    fs.originator.far_end("user/1002", FarEnd(answer_after=0.2, talk=1))
+    legs: list[tuple[str, str]] = []
+
+    def on_create(event, headers):
+        h = dict(headers)
+        if event == "CHANNEL_CREATE" and h.get("Call-Direction") == "outbound":
+            legs.append((h.get("Channel-Name", ""), h.get("Caller-Caller-ID-Name", "")))
+
+    fs.observers.append(on_create)
+    ch = fs.place_call("74951112233", caller_id_number="+15550100072", caller_id_name=name)
+    at_menu(fs, ch, 1)
+    fs.press(ch.uuid, "1002#")
+    ended(ch)
+    assert [leg for leg, _shown in legs] == ["sofia/internal/1002@127.0.0.1"]
+    shown = legs[0][1]
+    assert not set(shown) & set("\r\n\"'`${}[],|;")
+    assert row(db, ch.uuid)[0] == "main/extension 1002"  # the row, once the call is closed
+    stored = db.execute("SELECT caller_name, employee_answered FROM calls "
+                        "WHERE uuid = %s", (ch.uuid,)).fetchone()
+    assert stored == (name, True)
+    assert db.execute("SELECT count(*) FROM calls").fetchone()[0] >= 1  # the table is there
+    assert not Path("/tmp/ivr-app-pwned").exists()
+
+
+@pytest.mark.parametrize("number", ["+1555${system(id)}", "1000,user/1001", "12345'; --",
+                                    "anonymous\r\nX-Evil: 1", "9" * 300])
+def test_a_hostile_caller_number_is_stored_verbatim_and_executes_nothing(ivr, db, number):
+    fs, _app, _out = ivr
+    fs.originator.far_end("user/1002", FarEnd(answer_after=0.2, talk=1))
+    legs: list[tuple[str, str]] = []
+    fs.observers.append(lambda event, headers: legs.append(
+        (dict(headers).get("Channel-Name", ""), dict(headers).get("Caller-Caller-ID-Number", "")))
+        if event == "CHANNEL_CREATE" and dict(headers).get("Call-Direction") == "outbound"
+        else None)
+    ch = fs.place_call("74951112233", caller_id_number=number, caller_id_name="Mallory")
+    at_menu(fs, ch, 1)
+    fs.press(ch.uuid, "1002#")
+    ended(ch)
+    assert [leg for leg, _shown in legs] == ["sofia/internal/1002@127.0.0.1"]
+    assert not set(legs[0][1]) & set("\r\n\"'`${}[],|; ")
+    assert row(db, ch.uuid)[0] == "main/extension 1002"
+    assert db.execute("SELECT caller_number FROM calls WHERE uuid = %s",
+                      (ch.uuid,)).fetchone() == (number,)
