@@ -24,9 +24,10 @@ from psycopg_pool import ConnectionPool
 from ivr_app import config as config_mod
 from ivr_app import logs, menus, supervise
 from ivr_app import outbox as outbox_mod
+from ivr_app.db import external_legs as external_legs_db
 from ivr_app.db import migrations
 from ivr_app.db import presence as presence_db
-from ivr_app.db.pool import connect, make_pool
+from ivr_app.db.pool import connect, make_pool, run_or
 from ivr_app.dialplan import site
 from ivr_app.digitmap import DialableExtensions, DigitMap
 from ivr_app.errors import ConfigError, IvrAppError
@@ -113,6 +114,8 @@ class App:
         self.pool.open(wait=False)
         self.outbox, self.prober = outbox_mod.start(cfg, self.pool, self.log)
         supervise.spawn(self._check_schema, log=self.log, what="schema check")
+        supervise.spawn(self._release_last_runs_legs, dt.datetime.now(dt.UTC), log=self.log,
+                        what="external legs of the last run")
         if cfg.metrics.listen:
             self.metrics.serve(cfg.metrics.listen, self.log)
         self.dialable = DialableExtensions(self.pool, self._site_extensions(cfg),
@@ -182,6 +185,14 @@ class App:
             star.handle(call, ctx)
         else:
             ivr.handle(call, ctx)
+
+    def _release_last_runs_legs(self, started: dt.datetime) -> None:
+        """The external legs this node's last run held (a crash) no longer count against
+        any employee's cap (db/external_legs.py)."""
+        gone = run_or(self.pool, "external legs of the last run", lambda c: external_legs_db
+                      .release_node(c, self.config.node_name, started), 0, self.log, wait=10)
+        if gone:
+            self.log.warning("external legs of the last run released", legs=gone)
 
     def _call_failed(self, call: Call) -> None:
         """A call whose handler failed: the menus' ``technical_problem`` prompt (or the

@@ -6,6 +6,7 @@ her manager is Olga (1000); Ivan is a VIP customer whose account manager is Anna
 
 from __future__ import annotations
 
+import uuid as uuid_mod
 from pathlib import Path
 
 import gevent
@@ -544,11 +545,14 @@ def test_away_rings_mobile_and_home_together_not_the_desk(ivr, db, legs):
     assert legs[ANNA_MOBILE] == "LOSE_RACE"
 
 
-def test_external_legs_are_capped_across_an_employees_calls(ivr, db, legs):
-    """With presence.max_external_legs = 3 and two external legs of Anna's busy on one call,
-    a second call for her may start only one more."""
+def test_external_legs_are_capped_across_nodes(ivr, db, legs):
+    """With presence.max_external_legs = 3 and two external legs of Anna's held by another
+    node's call (PostgreSQL, migration 0015), this call may start only one more; it gives
+    that one back when its bridge ends."""
     fs, app, out = ivr
-    app.external_legs["1001"] = 2  # another call of hers holds two external legs
+    other = str(uuid_mod.uuid4())
+    db.execute("INSERT INTO external_legs (call_uuid, extension, legs, node) "
+               "VALUES (%s, '1001', 2, 'node-b')", (other,))
     fs.originator.far_end("user/1001", FarEnd(answer_after=0.3, talk=0.5))
     fs.originator.far_end(ANNA_MOBILE, NEVER_ANSWERS)
     fs.originator.far_end(ANNA_HOME, NEVER_ANSWERS)
@@ -559,7 +563,27 @@ def test_external_legs_are_capped_across_an_employees_calls(ivr, db, legs):
     external = [n for n in legs if n.startswith("sofia/gateway/")]
     assert len(external) == 1
     assert "more than 3 external legs" in out.getvalue()
-    assert app.external_legs["1001"] == 2  # this call's leg was given back
+    held = wait_until(lambda: db.execute(
+        "SELECT call_uuid::text, legs FROM external_legs WHERE extension = '1001'").fetchall()
+        == [(other, 2)], timeout=5, what="this call's leg given back")
+    assert held
+    assert app.external_legs["1001"] == 0  # PostgreSQL answered: no local count
+
+
+def test_two_claims_at_once_never_pass_the_cap(db, database_url):
+    """Two nodes ringing Anna at the same moment: the advisory lock serialises the claims."""
+    import psycopg
+
+    from ivr_app.db import external_legs as legs_db
+
+    with psycopg.connect(database_url, autocommit=True) as a, \
+            psycopg.connect(database_url, autocommit=True) as b:
+        first = str(uuid_mod.uuid4())
+        assert legs_db.claim(a, "1001", first, 2, 3, "node-a") == (True, 0)
+        assert legs_db.claim(b, "1001", str(uuid_mod.uuid4()), 2, 3, "node-b") == (False, 2)
+        assert legs_db.claim(b, "1001", str(uuid_mod.uuid4()), 1, 3, "node-b") == (True, 2)
+        legs_db.release(a, first, "1001")
+        assert legs_db.in_use(b, "1001") == 1
 
 
 def lamp_events(fs):

@@ -35,6 +35,7 @@ from ivr_app.menus import EXTENSION, Action, Menu
 from ivr_app.outbox import ops
 from ivr_app.phone import to_e164
 from ivr_app.presence import followme
+from ivr_app.presence.extlegs import ExternalLegs
 from ivr_app.presence.model import Action as PresenceAction
 from ivr_app.presence.model import Caller, Decision, Device, DeviceKind
 from ivr_app.presence.rules import decide
@@ -65,9 +66,11 @@ class IvrFlow:
     employee_extension: str | None = None  # who the call was meant for, by extension
     queue_spec: QueueSpec | None = None  # the queue the caller waits in (its caller_id)
     key_wait: KeyWait = field(init=False)
+    legs: ExternalLegs = field(init=False)  # the external-leg cap, across every node
 
     def __post_init__(self) -> None:
         self.key_wait = KeyWait(self.call, self.ctx.observe_key_wait)
+        self.legs = ExternalLegs(self.ctx, self.call.uuid, self.call.log)
 
     @property
     def log(self) -> Any:
@@ -316,12 +319,10 @@ class IvrFlow:
         # the caller hears ringing while the devices ring (the call is answered already, so
         # FreeSWITCH plays transfer_ringback rather than ringback)
         self.call.set("transfer_ringback", self.ctx.config.presence.ringback)
-        external = followme.external_legs(dial)
-        self.ctx.external_legs[extension] += external
         try:
             outcome = self.call.bridge(dial)
         finally:
-            self.ctx.external_legs[extension] -= external
+            self.legs.release(extension)
         self.outcome = f"{extension} {'answered' if outcome.answered else outcome.cause}"
         self.log.info("rang extension", extension=extension, answered=outcome.answered,
                       cause=outcome.cause)
@@ -372,18 +373,30 @@ class IvrFlow:
         cfg = self.ctx.config.presence
         guard = NumberGuard.from_config(cfg)
         shown = self.shown()
-        in_use = self.ctx.external_legs[extension]
+        in_use = self.legs.in_use(extension)  # on every node
         if decision.action is PresenceAction.FORWARD:
             timeout = self.ctx.config.ivr.ring_timeout_seconds
             try:
                 leg = followme.forward_leg(decision.forward_to or "", cfg, guard, timeout, shown,
                                            external_in_use=in_use)
+                external = "group_confirm_key" in leg.variables
+                ok, _used = self.legs.claim(extension, int(external))
+                if not ok:
+                    raise NumberRefused(f"more than {cfg.max_external_legs} external legs")
             except NumberRefused as exc:
                 self.log.warning("forward refused by the toll-fraud guard", reason=str(exc))
                 return None
-            confirm = cfg.confirm_timeout_seconds if "group_confirm_key" in leg.variables else 0
+            confirm = cfg.confirm_timeout_seconds if external else 0
             return DialString.simultaneous([leg], originate_timeout=timeout + confirm)
-        plan = followme.plan(decision.devices, cfg, guard, external_in_use=in_use, shown=shown)
+        for _attempt in range(3):  # another node may take legs between the count and the claim
+            plan = followme.plan(decision.devices, cfg, guard, external_in_use=in_use,
+                                 shown=shown)
+            ok, in_use = self.legs.claim(extension, plan.external)
+            if ok:
+                break
+        else:  # the cap is taken: the internal legs only
+            plan = followme.plan(decision.devices, cfg, guard,
+                                 external_in_use=cfg.max_external_legs, shown=shown)
         for device, reason in plan.refused:
             self.log.warning("follow-me leg dropped", device=str(device.kind), reason=reason)
         return plan.dial

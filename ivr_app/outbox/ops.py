@@ -17,6 +17,7 @@ import psycopg
 
 from ivr_app.db import (
     calls,
+    external_legs,
     interactions,
     presence,
     queue_callbacks,
@@ -291,3 +292,16 @@ class PresenceChanged(Op):
         if self.column == "forward_to":
             return presence.set_forward(conn, self.extension, self.value, self.by)
         raise UnknownOperation(f"presence.changed: no column {self.column!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExternalLegsReleased(Op):
+    """A bridge to an employee's external legs is over: they no longer count against the
+    cap on any node."""
+
+    name = "external_legs.released"
+    call_uuid: str
+    extension: str
+
+    def apply(self, conn: psycopg.Connection) -> None:
+        external_legs.release(conn, self.call_uuid, self.extension)

@@ -125,7 +125,3 @@ def forward_leg(number: str, cfg: PresenceConfig, guard: NumberGuard, timeout_s:
         leg_vars |= shown.external if dest.external else shown.internal
     return Leg(dest.dial_target(cfg.gateway), leg_vars)
 
-
-def external_legs(dial: DialString) -> int:
-    """Legs of ``dial`` that ring outside: every leg but a directory user's."""
-    return sum(1 for group in dial.groups for leg in group if not leg.target.startswith("user/"))
