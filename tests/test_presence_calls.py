@@ -107,10 +107,18 @@ def test_the_mobile_takes_the_call_by_pressing_the_key(ivr, db, legs):
     fs.originator.far_end("user/1001", NEVER_ANSWERS)
     fs.originator.far_end(ANNA_MOBILE, FarEnd(answer_after=0.5, press="1", press_after=0.5,
                                               talk=1))
+    held = []
+    fs.observers.append(lambda name, headers: held.append(db.execute(
+        "SELECT extension, legs FROM external_legs").fetchall())
+        if name == "CHANNEL_BRIDGE" else None)
     ch = call(fs, IVAN, "Ivan Kuznetsov")
     ended(ch)
     assert legs.bridged == {ANNA_MOBILE}
     assert legs["sofia/internal/1001@127.0.0.1"] == "LOSE_RACE"
+    # Anna's external legs (mobile, home) counted on every node while they rang and talked
+    assert held[0] == [("1001", 2)]
+    wait_until(lambda: db.execute("SELECT count(*) FROM external_legs").fetchone() == (0,),
+               timeout=5, what="the legs given back at the bridge's end")
 
 
 def test_meeting_sends_a_customer_to_voicemail(ivr, db, legs):

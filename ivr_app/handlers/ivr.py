@@ -112,6 +112,7 @@ class IvrFlow:
             except Done:
                 pass
         finally:
+            self.legs.release_all()
             records.ended(self)
 
     def lookup_caller(self) -> None:

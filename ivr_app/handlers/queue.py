@@ -353,6 +353,7 @@ class QueueWait:
             beating.set()  # never kill it: a greenlet killed inside a query spoils the
             # pooled connection it holds
             self.call.off("CHANNEL_BRIDGE", on_bridge)  # a later offer has its own
+            flow.legs.release(offer.extension)  # rung out, or the conversation is over
         gevent.joinall(marking)
         if outcome.answered and not won:
             won.append(offer)

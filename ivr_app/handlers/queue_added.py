@@ -127,6 +127,7 @@ class AddedAgent:
             self.ctx.write(ops.QueueReleased.of(offer, pause_s=qdb.REFUSED_PAUSE_SECONDS), log)
             return False
         if not self._searching:  # the offer ended meanwhile: the caller may claim them
+            flow.legs.release(offer.extension)
             self.ctx.write(ops.QueueReleased.of(offer, pause_s=0), log)
             return True
         dial, self.leg_uuids = self._for_intercept(dial)
@@ -141,6 +142,7 @@ class AddedAgent:
         except EslError as exc:  # -ERR NO_ANSWER / ORIGINATOR_CANCEL (cancelled) ...
             pause = 0 if self._cancelled.is_set() else spec.no_answer_pause_seconds
             log.info("added agent did not answer", result=str(exc), pause_s=pause)
+            flow.legs.release(offer.extension)
             self.ctx.write(ops.QueueReleased.of(offer, pause_s=pause), log)
             self.answered.set(None)
             return True

@@ -49,6 +49,11 @@ class ExternalLegs:
             self.held[extension] = (legs, True)
         return ok, used
 
+    def release_all(self) -> None:
+        """The call is over: whatever it still holds (an added agent's legs) goes back."""
+        for extension in list(self.held):
+            self.release(extension)
+
     def release(self, extension: str) -> None:
         legs, in_pg = self.held.pop(extension, (0, False))
         if not legs:
