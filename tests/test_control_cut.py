@@ -17,11 +17,12 @@ def test_a_cut_control_link_mid_call_comes_back_and_the_call_goes_on(ivr, db):
     control = [s for s in fs.listeners if not s.outbound and s.channel is None]
     assert len(control) == 1
     control[0]._close_socket()  # the link drops: no goodbye, as a cable or a firewall would
+    fs.press(ch.uuid, "0")  # the caller asks for the operator (call time runs 100x here)
     wait_until(lambda: app.control.connections == before + 1 and app.control.connected.is_set(),
                timeout=5, what="the control connection back")
     assert not ch.hungup.is_set()  # the call never noticed
-    fs.press(ch.uuid, "0")  # the caller asks for the operator
-    # the operator's answer came after the cut: heard on the new connection
+    # the operator's call, answered while the link was down or after: known again (the
+    # reconnect's resync from `show channels`, or the new connection's CHANNEL_ANSWER)
     wait_until(lambda: app.on_call.busy("1000"), timeout=10, what="1000 on the phone")
     ended(ch)
     row = wait_until(lambda: db.execute(

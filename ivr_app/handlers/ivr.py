@@ -374,7 +374,10 @@ class IvrFlow:
         cfg = self.ctx.config.presence
         guard = NumberGuard.from_config(cfg)
         shown = self.shown()
-        in_use = self.legs.in_use(extension)  # on every node
+        outside = decision.action is PresenceAction.FORWARD or \
+            any(d.external for d in decision.devices)
+        # on every node; desks alone need no count (and no query)
+        in_use = self.legs.in_use(extension) if outside else 0
         if decision.action is PresenceAction.FORWARD:
             timeout = self.ctx.config.ivr.ring_timeout_seconds
             try:
