@@ -38,16 +38,23 @@ def test_star_31_from_the_desk_phone_sets_in_a_meeting_and_star_30_clears_it(lab
     assert wait_for(lambda: state(lab, "1002") == "available", 10, "1002 available again")
 
 
+def star_from_phone(lab, sip, code: str, user: str, number: str | None = None):
+    """``code`` dialled from the phone registered as ``user`` (digest auth), its From saying
+    ``number`` (default: the user); (monitor mark, the channel's UUID) once the call is over."""
+    mark = lab.monitor.mark()
+    caller = sip.call(code, number=number or user, profile="internal", auth_user=user,
+                      max_seconds=30)
+    uuid = lab.monitor.channel(mark, f"sofia/internal/{number or user}@")
+    assert caller.wait(40) is not None
+    return mark, uuid
+
+
 def test_a_phone_that_claims_another_extension_changes_only_its_own_user(lab, sip):
     """1003's phone (digest as 1003) dials *32 with ``From: 1002``: the caller ID says 1002,
     the user FreeSWITCH authenticated is 1003. 1003 is away; 1002 stays as it was."""
     before = state(lab, "1002")
     try:
-        mark = lab.monitor.mark()
-        caller = sip.call("*32", number="1002", profile="internal", auth_user="1003",
-                          max_seconds=30)
-        uuid = lab.monitor.channel(mark, "sofia/internal/1002@")
-        assert caller.wait(40) is not None
+        mark, uuid = star_from_phone(lab, sip, "*32", "1003", number="1002")
         assert wait_for(lambda: state(lab, "1003") == "away", 10, "1003 away")
         assert state(lab, "1002") == before
         data = lab.monitor.since(mark, "CHANNEL_CREATE", Unique_ID=uuid)[0]
@@ -86,11 +93,7 @@ def test_a_phone_subscribed_to_1002_sees_in_a_meeting_then_available(lab, sip):
     watcher = sip.subscribe("1003", "1002", expires=300, quiet=60)
     wait_for(lambda: _notes(watcher), 10, "the subscription's first NOTIFY")
     try:
-        mark = lab.monitor.mark()
-        caller = sip.call("*31", number="1002", profile="internal", auth_user="1002",
-                          max_seconds=30)
-        uuid = lab.monitor.channel(mark, "sofia/internal/1002@")
-        assert caller.wait(40) is not None
+        mark, uuid = star_from_phone(lab, sip, "*31", "1002")
         meeting = wait_for(lambda: [n for n in _notes(watcher) if n[0] == "In a meeting"],
                            15, "a NOTIFY saying 'In a meeting'")
         assert meeting[0][1] == "busy"  # rpid
