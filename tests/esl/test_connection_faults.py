@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 
 import gevent
+import gevent.event
 import pytest
 import structlog
 import structlog.testing
@@ -98,6 +99,42 @@ def test_a_failing_on_connected_hook_or_resync_never_stops_reconnecting(monkeypa
         control.start()
         wait_until(lambda: control.connected.is_set() and len(failures) == 2, timeout=10,
                    what="connected after two failed resyncs")
+        assert control.api("status").startswith("UP ")
+    finally:
+        control.stop()
+        fs.stop()
+
+
+def test_a_listener_that_stops_reading_loses_events_then_is_killed_and_comes_back():
+    """mod_event_socket.c: an event that finds a listener's queue full (MAX_QUEUE_LEN) is
+    lost; past MAX_MISSED lost events FreeSWITCH kills the listener. The simulator does the
+    same; ivr-app's control connection then reconnects and resyncs by itself."""
+    fs = FakeSwitch().start()
+    fs.event_queue_max, fs.event_queue_max_missed = 20, 10
+    control = ControlConnection("127.0.0.1", fs.esl_port, "ClueCon", structlog.get_logger(),
+                                events=["CUSTOM", "ivr_app::test"], reconnect_min=0.05,
+                                reconnect_max=0.1)
+    try:
+        control.start()
+        assert control.wait_connected(5)
+        stuck = gevent.event.Event()
+        real = control._on_event
+        # the reader stalls for 2 s (a consumer far too slow), then goes on: it reads what
+        # was sent before the kill, then the end of the connection
+        control._conn.on_event = lambda event: (stuck.wait(), real(event))
+        gevent.spawn_later(2.0, stuck.set)
+        filler = "x" * 16000
+        with structlog.testing.capture_logs() as logged:
+            for n in range(2000):  # more than the socket buffers hold, then than the queue
+                fs.fire("CUSTOM", [("Event-Subclass", "ivr_app::test"), ("n", str(n))],
+                        body=filler)
+                gevent.sleep(0)
+            wait_until(lambda: control.connections == 2 and control.connected.is_set(),
+                       timeout=10, what="killed, then connected again")
+        kills = [x for x in logged
+                 if x["event"] == "fakeswitch: killing listener because of too many lost events"]
+        assert len(kills) == 1
+        assert kills[0]["lost"] == 11
         assert control.api("status").startswith("UP ")
     finally:
         control.stop()

@@ -87,6 +87,7 @@ class EslSession:
         self.log_level: int | None = None
         self._queue: gevent.queue.Queue[bytes | tuple[bytes, bytes] | None] = \
             gevent.queue.Queue()
+        self.lost_events = 0
         self._writer = gevent.spawn(self._write_loop)
         self.closed = gevent.event.Event()
         self.exited = gevent.event.Event()
@@ -162,6 +163,17 @@ class EslSession:
         if self.closed.is_set() or self.session_over or \
                 not self.wants(name, subclass, headers):
             return
+        if self._queue.qsize() >= self.switch.event_queue_max:
+            # mod_event_socket.c: switch_queue_trypush fails on a full listener queue, the
+            # event is lost; past MAX_MISSED lost events the listener is killed
+            self.lost_events += 1
+            if self.lost_events > self.switch.event_queue_max_missed:
+                self.switch.log.info("fakeswitch: killing listener because of too many lost "
+                                     "events", lost=self.lost_events)
+                self._queue = gevent.queue.Queue()  # what was queued is never sent
+                self._close_socket()
+            return
+        self.lost_events = 0
         self.send(serialize.event_frame(self.format, headers, body))
         if name == "CHANNEL_HANGUP" and not self.outbound and self.channel is not None:
             # an inbound `myevents <uuid>` socket is closed when its channel hangs up

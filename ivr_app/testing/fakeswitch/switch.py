@@ -86,6 +86,9 @@ class FakeSwitch:
         # it: <user>@<domain> from the dial-string); `ivr-app freeswitch install` makes it
         # ivr-app-calls@<domain> (ivr_app/fsconf.py, step 7)
         self.phone_presence_id: str | None = None
+        # mod_event_socket.c: each listener's event queue holds MAX_QUEUE_LEN events; an
+        # event that finds it full is lost, and past MAX_MISSED lost the listener is killed
+        self.event_queue_max, self.event_queue_max_missed = 100_000, 500
         # the directory (conf/directory): domain -> user ids; the vanilla one has 1000-1019
         self.directory: dict[str, set[str]] = {"127.0.0.1": {str(n) for n in range(1000, 1020)}}
         self.voicemail_dir = Path(tempfile.mkdtemp(prefix="fakeswitch-vm-"))
