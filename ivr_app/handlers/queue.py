@@ -35,6 +35,7 @@ from ivr_app.esl.quoting import file_string
 from ivr_app.handlers.context import HandlerContext
 from ivr_app.handlers.queue_added import AddedAgent
 from ivr_app.outbox import ops
+from ivr_app.presence.extlegs import ExternalLegs
 from ivr_app.presence.model import Action as PresenceAction
 from ivr_app.presence.model import Decision
 from ivr_app.queue.order import expected_wait_minutes
@@ -59,6 +60,7 @@ class Flow(Protocol):
     employee: EmployeeRef | None
     employee_answered: bool
     outcome: str
+    legs: ExternalLegs
 
     @property
     def log(self) -> Any: ...
@@ -95,6 +97,9 @@ class QueueWait:
             return self.wait()
         except CallEnded:
             self.leave("abandoned", "caller hung up")
+            raise
+        except Exception:  # a failing handler: the dialplan's fallback takes the caller
+            self.leave("overflow", "ivr-app failed: to the dialplan's fallback")
             raise
         finally:
             self.stop_hold()
@@ -346,6 +351,11 @@ class QueueWait:
                 self.finish(won[0], log)
                 raise
             self.release(offer, 0)  # the caller gave up while the agent's phones rang
+            raise
+        except Exception:  # a failing handler: the agent is free again, unpaused
+            added.cancel()
+            if not won:
+                self.release(offer, 0)
             raise
         finally:
             added.cancel()  # (only stops phones still ringing)
