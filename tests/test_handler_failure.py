@@ -10,15 +10,21 @@ from ivr_app.testing.waiting import wait_until
 from tests.ivr_harness import EMILY
 
 
-def test_a_failing_handler_hands_the_caller_to_the_fallback(ivr, db, monkeypatch):
-    fs, app, out = ivr
-    fs.dialplan = Dialplan()  # the harness's: the socket application alone
+def with_fallback(fs, app) -> None:
+    """The company number as the deployed dialplan has it: ivr-app, then (only if ivr-app
+    lets the call go) the operator's desk. The harness's has the socket application alone."""
+    fs.dialplan = Dialplan()
     fs.dialplan.load_xml(f"""<include><context name="public"><extension name="company">
       <condition field="destination_number" expression="^74951112233$">
         <action application="set" data="continue_on_fail=true"/>
         <action application="socket" data="127.0.0.1:{app.outbound.port} async full"/>
         <action application="bridge" data="user/1000"/>
       </condition></extension></context></include>""")
+
+
+def test_a_failing_handler_hands_the_caller_to_the_fallback(ivr, db, monkeypatch):
+    fs, app, out = ivr
+    with_fallback(fs, app)
 
     def broken(self, name):
         raise RuntimeError("a bug in the menu")
@@ -52,13 +58,7 @@ def test_a_handler_failing_during_a_queue_offer_frees_the_agent_and_the_entry(iv
     from ivr_app.testing.fakeswitch.originate import NEVER_ANSWERS
 
     fs, app, out = ivr
-    fs.dialplan = Dialplan()
-    fs.dialplan.load_xml(f"""<include><context name="public"><extension name="company">
-      <condition field="destination_number" expression="^74951112233$">
-        <action application="set" data="continue_on_fail=true"/>
-        <action application="socket" data="127.0.0.1:{app.outbound.port} async full"/>
-        <action application="bridge" data="user/1000"/>
-      </condition></extension></context></include>""")
+    with_fallback(fs, app)
     for target in ("user/1001", "user/1002", "sofia/gateway/pstn/+79161110001",
                    "sofia/gateway/pstn/+74955550001"):
         fs.originator.far_end(target, NEVER_ANSWERS)
